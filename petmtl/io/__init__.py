@@ -1,0 +1,58 @@
+"""Reading, preprocessing and writing 3-D PET NIfTI volumes.
+
+The typical path from files to the network and back::
+
+    pet, mask, record = prepare_volume("pet.nii.gz", "mask.nii.gz", spacing=2.0,
+                                       shape=(64, 64, 64))
+    ...  # predict a (64, 64, 64) mask on the network grid
+    write_mask_like(record.to_original(pred_mask), "pet.nii.gz", "pred.nii.gz")
+"""
+
+from ._dataset import NiftiVolumeDataset, collate_volumes
+from ._geometry import GeometryRecord, prepare_volume
+from ._manifest import Manifest, read_manifest, write_manifest
+from ._resample import (
+    crop_or_pad,
+    crop_start,
+    extract_window,
+    find_center,
+    resample_data,
+    resample_to_spacing,
+    resampled_geometry,
+)
+from ._sliding import sliding_window_predict
+from ._volume import (
+    Volume,
+    canonical_orientation,
+    invert_orientation,
+    load_mask,
+    load_pet,
+    to_canonical,
+)
+from ._write import write_mask_like, write_nifti
+
+__all__ = [
+    "GeometryRecord",
+    "Manifest",
+    "NiftiVolumeDataset",
+    "Volume",
+    "canonical_orientation",
+    "collate_volumes",
+    "crop_or_pad",
+    "crop_start",
+    "extract_window",
+    "find_center",
+    "invert_orientation",
+    "load_mask",
+    "load_pet",
+    "prepare_volume",
+    "read_manifest",
+    "resample_data",
+    "resample_to_spacing",
+    "resampled_geometry",
+    "sliding_window_predict",
+    "to_canonical",
+    "write_manifest",
+    "write_mask_like",
+    "write_nifti",
+]

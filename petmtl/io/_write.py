@@ -1,0 +1,123 @@
+"""Atomic NIfTI writers."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import nibabel as nib
+import numpy as np
+
+from ._volume import PathLike, _open_nifti, _squeezed_shape
+
+
+def _nifti_suffix(path: str) -> str:
+    lower = path.lower()
+    for suffix in (".nii.gz", ".nii"):
+        if lower.endswith(suffix):
+            return path[-len(suffix):]
+    raise ValueError(f"Output path must end with .nii or .nii.gz, got {path}")
+
+
+def _atomic_save(img: nib.Nifti1Image, path: PathLike) -> str:
+    path = os.fspath(path)
+    suffix = _nifti_suffix(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"Output folder does not exist: {folder}")
+    fd, tmp = tempfile.mkstemp(
+        dir=folder, prefix="." + os.path.basename(path)[: -len(suffix)] + ".", suffix=suffix
+    )
+    os.close(fd)
+    try:
+        nib.save(img, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def write_nifti(
+    array: np.ndarray, affine: np.ndarray, path: PathLike, *, dtype=None
+) -> str:
+    """Write a 3-D array to a NIfTI-1 file atomically.
+
+    The image is written to a temporary file in the destination folder and then moved onto
+    ``path`` with :func:`os.replace`, so ``path`` is never left half-written. Both the qform
+    and the sform are set to ``affine`` with code 1 (scanner).
+
+    Parameters
+    ----------
+    array : ndarray of shape (I, J, K)
+        Voxel values.
+    affine : ndarray of shape (4, 4)
+        Voxel-to-world transform (mm).
+    path : str or path-like
+        Destination ending in ``.nii`` or ``.nii.gz`` (gzip-compressed).
+    dtype : numpy dtype, optional
+        On-disk data type; default keeps ``array``'s (bool is stored as uint8).
+
+    Returns
+    -------
+    str
+        ``path``.
+    """
+    array = np.asarray(array)
+    if array.ndim != 3:
+        raise ValueError(f"array must be 3-D, got shape {array.shape} for {os.fspath(path)}")
+    affine = np.asarray(affine, dtype=np.float64)
+    if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
+        raise ValueError(f"affine must be a finite 4x4 matrix for {os.fspath(path)}")
+    if dtype is None:
+        dtype = np.uint8 if array.dtype == bool else array.dtype
+    img = nib.Nifti1Image(np.asarray(array, dtype=dtype), affine)
+    img.set_qform(affine, code=1)
+    img.set_sform(affine, code=1)
+    return _atomic_save(img, path)
+
+
+def write_mask_like(
+    mask: np.ndarray, reference_path: PathLike, out_path: PathLike, *, dtype=np.uint8
+) -> str:
+    """Write a mask on a reference image's grid, copying its geometry header.
+
+    The output has the reference's shape, affine, qform/sform matrices and codes, voxel
+    sizes and units, so viewers overlay it exactly on the reference PET. Written atomically.
+
+    Parameters
+    ----------
+    mask : ndarray of the reference's 3-D shape
+        E.g. the output of :meth:`GeometryRecord.to_original`.
+    reference_path : str or path-like
+        The PET NIfTI file the mask belongs to.
+    out_path : str or path-like
+        Destination ending in ``.nii`` or ``.nii.gz``.
+    dtype : numpy dtype, default=np.uint8
+        On-disk data type.
+
+    Returns
+    -------
+    str
+        ``out_path``.
+    """
+    ref, ref_path = _open_nifti(reference_path)
+    shape = _squeezed_shape(ref.shape, ref_path)
+    mask = np.asarray(mask)
+    if mask.shape != shape:
+        raise ValueError(
+            f"mask has shape {mask.shape} but the reference {ref_path} has shape {shape}"
+        )
+    header = ref.header.copy()
+    header.set_data_dtype(dtype)
+    header.set_slope_inter(1.0, 0.0)
+    data = np.asarray(mask, dtype=dtype).reshape(ref.shape)
+    cls = type(ref) if isinstance(ref, nib.Nifti1Image) else nib.Nifti1Image
+    img = cls(data, ref.affine, header=header)
+    q_aff, q_code = ref.header.get_qform(coded=True)
+    s_aff, s_code = ref.header.get_sform(coded=True)
+    img.set_qform(q_aff, code=int(q_code))
+    img.set_sform(s_aff, code=int(s_code))
+    img.header["cal_min"], img.header["cal_max"] = 0, 0
+    return _atomic_save(img, out_path)
