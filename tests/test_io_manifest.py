@@ -108,3 +108,21 @@ def test_write_manifest_round_trip_relative(cohort):
         write_manifest(out, ["A", "B"], [img / "a_pet.nii.gz"])
     with pytest.raises(ValueError, match="unique"):
         write_manifest(out, ["A", "A"], [img / "a_pet.nii.gz"] * 2)
+
+
+def test_reads_cohorts_written_by_petmtl_datasets(tmp_path):
+    datasets = pytest.importorskip("petmtl.datasets")
+    cohort = datasets.make_pet_cohort(4, shape=(16, 20, 24), random_state=0,
+                                      missing_masks=0.3, missing_outcome=0.3)
+    m = read_manifest(datasets.write_cohort(cohort, tmp_path))
+    assert m.ids.tolist() == list(cohort["patient_id"])
+    assert m.y.tolist() == cohort["y"].tolist()
+    assert [p is not None for p in m.masks] == cohort["mask_available"].tolist()
+    ds = NiftiVolumeDataset.from_manifest(m, spacing=cohort["spacing"], shape=(24, 20, 16),
+                                          center="center")
+    for i in range(len(ds)):
+        pet, mask, _ = ds[i]
+        # NIfTI axes are (x, y, z) = the in-memory (D, H, W) arrays transposed
+        np.testing.assert_array_equal(pet, cohort["X"][i].T)
+        if mask is not None:
+            np.testing.assert_array_equal(mask, cohort["masks"][i].T)

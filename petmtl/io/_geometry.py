@@ -18,7 +18,7 @@ from ._resample import (
     resample_data,
     resampled_geometry,
 )
-from ._volume import PathLike, canonical_orientation, load_mask, load_pet
+from ._volume import PathLike, _reorient, canonical_orientation, load_mask, load_pet
 
 _MATRIX_FIELDS = ("original_affine", "canonical_affine", "resampled_affine", "output_affine")
 
@@ -201,9 +201,9 @@ def prepare_volume(
 ) -> tuple[np.ndarray, np.ndarray | None, GeometryRecord]:
     """Load a PET (and mask) and bring it onto the network grid.
 
-    Equivalent to ``crop_or_pad(resample_to_spacing(to_canonical(load_pet(...))))`` but the
-    interpolation is only evaluated inside the output window, so a whole-body scan costs
-    little more than reading it.
+    Equivalent to ``crop_or_pad(resample_to_spacing(to_canonical(load_pet(...))))`` (same
+    values) but the interpolation is only evaluated inside the output window, so cropping a
+    whole-body scan costs little more than reading it (about 1 s for 168x168x545 voxels).
 
     Parameters
     ----------
@@ -261,10 +261,14 @@ def prepare_volume(
     shift = np.eye(4)
     shift[:3, 3] = start
     out_affine = res_affine @ shift
-    pet_out = _window_data(pet, pet.affine, out_affine, out_shape, start, res_shape, order)
+    # flipping/permuting first (a cheap copy) keeps scipy on its fast positive-zoom path
+    can = _reorient(pet, ornt)
+    pet_out = _window_data(can, can.affine, out_affine, out_shape, start, res_shape, order)
+    del can
     mask_out = None
     if mask is not None:
-        m = _window_data(mask, pet.affine, out_affine, out_shape, start, res_shape, 0)
+        can_mask = _reorient(mask, ornt)
+        m = _window_data(can_mask, can_mask.affine, out_affine, out_shape, start, res_shape, 0)
         mask_out = m.astype(np.float32)
     record = GeometryRecord(
         original_shape=pet.shape, original_affine=pet.affine, orientation=ornt,
