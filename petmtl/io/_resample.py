@@ -131,7 +131,7 @@ def resample_data(
 def resample_to_spacing(
     volume: Volume, spacing: float | Sequence[float] = 2.0, *, order: int | str = 1
 ) -> Volume:
-    """Resample a volume to a new voxel size (see the module notes for the grid convention).
+    """Resample a volume to a new voxel size.
 
     Parameters
     ----------
@@ -147,6 +147,15 @@ def resample_to_spacing(
     -------
     Volume
         The resampled image with its updated affine.
+
+    Notes
+    -----
+    Grid convention: the world position of the centre of voxel (0, 0, 0) and the axis
+    directions are kept, each axis's voxel size is scaled (``affine @ diag(s_out / s_in, 1)``)
+    and an axis of ``n`` voxels gets ``max(1, round(n * s_in / s_out))`` voxels, covering the
+    same field of view to within half an output voxel. NIfTI affines (and ITK origins) refer
+    to voxel centres, so the result overlays the input exactly in nibabel/ITK viewers. Output
+    centres beyond the last input centre take the edge value.
     """
     new_shape, new_affine = resampled_geometry(volume.shape, volume.affine, spacing)
     data = resample_data(volume.data, volume.affine, new_affine, new_shape, order)
