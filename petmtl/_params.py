@@ -1,0 +1,85 @@
+"""Validation of the estimator's hyper-parameters (run at the start of ``fit``)."""
+
+from __future__ import annotations
+
+import numbers
+
+from .losses import AUXILIARY_TASKS, TASKS
+from .network import OUTCOME_FEATURES
+from .network.blocks import NORMALIZATIONS
+
+
+def _check_number(params: dict, name: str, kind, low, high, *, low_open=False,
+                   high_open=False) -> None:
+    value = params[name]
+    if isinstance(value, bool) or not isinstance(value, kind):
+        expected = "an integer" if kind is numbers.Integral else "a number"
+        raise TypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
+    below = value <= low if low_open else value < low
+    above = high is not None and (value >= high if high_open else value > high)
+    if below or above:
+        lo = "(" if low_open else "["
+        hi = "inf)" if high is None else (f"{high})" if high_open else f"{high}]")
+        raise ValueError(f"{name} must be in {lo}{low}, {hi}, got {value!r}")
+
+
+def validate_params(params: dict) -> None:
+    """Raise a ValueError/TypeError naming the first invalid hyper-parameter."""
+    Integral, Real = numbers.Integral, numbers.Real
+    _check_number(params, "lam", Real, 0, 1)
+    _check_number(params, "base_width", Integral, 1, None)
+    _check_number(params, "depth", Integral, 2, None)
+    _check_number(params, "dropout", Real, 0, 1, high_open=True)
+    _check_number(params, "learning_rate", Real, 0, None, low_open=True)
+    _check_number(params, "weight_decay", Real, 0, None)
+    _check_number(params, "batch_size", Integral, 1, None)
+    _check_number(params, "max_epochs", Integral, 1, None)
+    _check_number(params, "validation_fraction", Real, 0, 1, low_open=True, high_open=True)
+    _check_number(params, "n_iter_no_change", Integral, 1, None)
+    _check_number(params, "dice_smooth", Real, 0, None, low_open=True)
+    _check_number(params, "seg_bce_weight", Real, 0, None)
+    _check_number(params, "verbose", Integral, 0, None)
+
+    tasks = params["tasks"]
+    if isinstance(tasks, str) or not all(isinstance(t, str) for t in tasks):
+        raise TypeError(f"tasks must be a tuple of task names among {AUXILIARY_TASKS}, "
+                        f"got {tasks!r}")
+    unknown = [t for t in tasks if t not in AUXILIARY_TASKS]
+    if unknown:
+        raise ValueError(f"tasks must be auxiliary task names among {AUXILIARY_TASKS} "
+                         f"(the outcome task is always on), got unknown {unknown}")
+    if params["outcome_features"] not in OUTCOME_FEATURES:
+        raise ValueError(f"outcome_features must be one of {OUTCOME_FEATURES}, "
+                         f"got {params['outcome_features']!r}")
+    if params["outcome_features"] == "both" and "segmentation" not in tasks:
+        raise ValueError("outcome_features='both' needs the tumour features of the "
+                         "segmentation task; add 'segmentation' to tasks or use 'global' "
+                         "or 'tumor'")
+    if params["norm"] not in NORMALIZATIONS:
+        raise ValueError(f"norm must be one of {NORMALIZATIONS}, got {params['norm']!r}")
+    weights = params["task_weights"]
+    if weights is not None:
+        if not isinstance(weights, dict):
+            raise TypeError(f"task_weights must be None or a dict mapping task names to "
+                            f"weights, got {type(weights).__name__}")
+        bad = [k for k in weights if k not in TASKS]
+        if bad:
+            raise ValueError(f"task_weights keys must be among {TASKS}, got {bad}")
+        for key, value in weights.items():
+            if isinstance(value, bool) or not isinstance(value, Real) or value < 0:
+                raise ValueError(f"task_weights[{key!r}] must be a number >= 0, got {value!r}")
+    scale = params["intensity_scale"]
+    if not (scale is None or scale == "auto"
+            or (isinstance(scale, Real) and not isinstance(scale, bool) and scale > 0)):
+        raise ValueError(f"intensity_scale must be 'auto', None or a positive number, "
+                         f"got {scale!r}")
+    if params["amp"] not in ("auto", True, False):
+        raise ValueError(f"amp must be 'auto', True or False, got {params['amp']!r}")
+    shape = params["volume_shape"]
+    if shape is not None and (len(shape) != 3 or not all(
+            isinstance(s, Integral) and s > 0 for s in shape)):
+        raise ValueError(f"volume_shape must be None or 3 positive integers, got {shape!r}")
+    if not isinstance(params["augment"], bool):
+        raise TypeError(f"augment must be a bool, got {params['augment']!r}")
+    if not isinstance(params["early_stopping"], bool):
+        raise TypeError(f"early_stopping must be a bool, got {params['early_stopping']!r}")

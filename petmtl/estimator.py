@@ -1,0 +1,388 @@
+"""The scikit-learn face of petmtl: :class:`MultiTaskPETEstimator`."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from . import _inference
+from ._data import VolumeDataset
+from ._params import validate_params
+from ._validation import check_labels, check_masks, check_volumes
+from .losses import TASKS, task_weights
+from .network import MultiTaskWNet
+from .training import TrainingSetup, autocast_dtype, fit_loop
+
+
+class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
+    """Multi-task, multi-scale W-Net for outcome prediction in 3D PET (Amyar et al.).
+
+    One shared 3D U-Net encoder feeds two decoders, T1 image reconstruction and
+    T2 tumour segmentation (the W), a T3 pathology classifier on the bottleneck
+    and the T4 outcome predictor, which combines tumour features (a CNN on the
+    PET gated by the predicted tumour) with pooled features of three scales. The
+    loss is ``alpha*Lrecon + beta*Lseg + omega*Lclass + lam*Lpredict``.
+
+    Parameters
+    ----------
+    lam : float, default=0.3
+        Weight of the outcome loss (the paper's lambda; 0.3 was its best). The
+        remaining ``1 - lam`` is shared equally by the enabled auxiliary tasks,
+        so ``alpha = beta = omega = (1 - lam) / 3`` with all four tasks; see
+        :func:`petmtl.losses.task_weights`.
+    task_weights : dict or None, default=None
+        Explicit weights per task (keys among ``"reconstruction"``,
+        ``"segmentation"``, ``"pathology"``, ``"outcome"``) overriding ``lam``;
+        missing keys of enabled tasks default to 0.
+    tasks : tuple of str, default=("reconstruction", "segmentation", "pathology")
+        Enabled auxiliary tasks; the outcome task T4 is always on.
+    outcome_features : {"both", "global", "tumor"}, default="both"
+        Inputs of T4: multi-scale global features, tumour features or both
+        (see :class:`petmtl.network.MultiTaskWNet`).
+    base_width : int, default=16
+        Feature maps of the first encoder level (paper: 64).
+    depth : int, default=4
+        Encoder levels including the bottleneck (paper: 5).
+    norm : {"batch", "instance", "group"} or None, default="batch"
+        Normalisation after each convolution; None is the paper's plain network.
+    dropout : float, default=0.5
+        Dropout after the bottleneck and between dense layers (paper: 0.5).
+    learning_rate : float, default=1e-3
+        Adam learning rate (paper: 1e-4).
+    weight_decay : float, default=1e-4
+        Decoupled weight decay (AdamW); 0 gives the paper's plain Adam.
+    batch_size : int, default=4
+        Training mini-batch (paper: 4); prediction uses twice this.
+    max_epochs : int, default=100
+        Upper bound on epochs (paper: 1500).
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the samples (stratified by outcome)
+        and stop when the validation loss has not improved for
+        ``n_iter_no_change`` epochs, restoring the best weights.
+    validation_fraction : float, default=0.2
+    n_iter_no_change : int, default=20
+        Early-stopping patience (paper: 70).
+    augment : bool, default=True
+        Random flips along the three axes while training.
+    intensity_scale : "auto", float or None, default="auto"
+        Input scaling: "auto" standardises with the training voxels' mean and
+        standard deviation; a number divides the SUV by it; None feeds raw values.
+    dice_smooth : float, default=1.0
+        Smoothing epsilon of the Dice loss.
+    seg_bce_weight : float, default=0.5
+        Weight of a voxel-wise cross-entropy added to the Dice loss (0 = paper).
+    volume_shape : tuple of 3 int or None, default=None
+        Shape of each volume when X is passed 2-D as flattened volumes.
+    device : str or torch.device, default="auto"
+        "auto" uses CUDA when available, else the CPU.
+    amp : "auto" or bool, default="auto"
+        bf16 autocast; "auto" enables it on CUDA only.
+    verbose : int, default=0
+        1 shows a progress bar with the live losses.
+    random_state : int, RandomState or None, default=None
+        Seeds weights, splits, shuffling, dropout and augmentation: the same
+        value gives bit-identical models on the CPU.
+
+    Attributes
+    ----------
+    module_ : MultiTaskWNet
+        The trained network (on the CPU after fit returns... see ``device_``).
+    classes_ : ndarray of shape (2,)
+        Outcome labels; ``classes_[1]`` is the positive class.
+    pathology_classes_ : ndarray or None
+        Pathology labels when T3 is enabled.
+    history_ : list of dict
+        Per-epoch train/validation loss of each task and validation metrics.
+    best_epoch_ : int
+        Epoch whose weights were kept.
+    task_weights_ : dict
+        The loss weights used.
+    volume_shape_ : tuple of int
+        Spatial shape seen in fit.
+    n_features_in_ : int
+        Voxels per volume.
+    device_ : torch.device
+        Device used for training and prediction.
+    intensity_shift_, intensity_scale_ : float
+        Input scaling learnt in fit.
+    """
+
+    def __init__(self, lam=0.3, task_weights=None,
+                 tasks=("reconstruction", "segmentation", "pathology"),
+                 outcome_features="both", base_width=16, depth=4, norm="batch", dropout=0.5,
+                 learning_rate=1e-3, weight_decay=1e-4, batch_size=4, max_epochs=100,
+                 early_stopping=True, validation_fraction=0.2, n_iter_no_change=20,
+                 augment=True, intensity_scale="auto", dice_smooth=1.0, seg_bce_weight=0.5,
+                 volume_shape=None, device="auto", amp="auto", verbose=0, random_state=None):
+        self.lam = lam
+        self.task_weights = task_weights
+        self.tasks = tasks
+        self.outcome_features = outcome_features
+        self.base_width = base_width
+        self.depth = depth
+        self.norm = norm
+        self.dropout = dropout
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.augment = augment
+        self.intensity_scale = intensity_scale
+        self.dice_smooth = dice_smooth
+        self.seg_bce_weight = seg_bce_weight
+        self.volume_shape = volume_shape
+        self.device = device
+        self.amp = amp
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y, *, masks=None, pathology=None):
+        """Train the network on PET volumes and their (partial) labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, D, H, W) or (n, 1, D, H, W)
+            PET volumes, e.g. in SUV. 2-D (n, n_voxels) is read as flattened
+            volumes of ``volume_shape``.
+        y : array-like of shape (n,)
+            Binary outcome with any two labels; -1 (or None/NaN) marks an
+            unknown outcome, as in sklearn's semi-supervised estimators.
+        masks : array-like of shape (n, D, H, W) or sequence, optional
+            Binary tumour masks; a sequence may hold None for unannotated
+            samples. Required when the segmentation task is enabled.
+        pathology : array-like of shape (n,), optional
+            Pathology labels (two or more classes); None, NaN, "" or -1 for
+            unknown. Required when the pathology task is enabled.
+
+        Returns
+        -------
+        self : MultiTaskPETEstimator
+        """
+        params = self.get_params(deep=False)
+        validate_params(params)
+        tasks = tuple(self.tasks)
+        X = check_volumes(X, self.volume_shape)
+        n, spatial = len(X), X.shape[1:]
+        self.classes_, outcome = check_labels(y, n, "y", binary=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"y must contain two known outcome classes to train on; got "
+                             f"{len(self.classes_)} class ({self.classes_.tolist()}) among "
+                             f"the labelled samples (n_samples={n})")
+        mask_array = mask_known = None
+        if "segmentation" in tasks:
+            if masks is None:
+                raise ValueError("masks=None but the 'segmentation' task is enabled; pass "
+                                 "masks (None entries for unannotated samples) or remove "
+                                 "'segmentation' from tasks")
+            mask_array, mask_known = check_masks(masks, n, spatial)
+        pathology_codes = None
+        self.pathology_classes_ = None
+        if "pathology" in tasks:
+            if pathology is None:
+                raise ValueError("pathology=None but the 'pathology' task is enabled; pass "
+                                 "pathology labels (None/-1 for unknown) or remove "
+                                 "'pathology' from tasks")
+            self.pathology_classes_, pathology_codes = check_labels(
+                pathology, n, "pathology", binary=False)
+            if len(self.pathology_classes_) < 2:
+                raise ValueError("pathology must contain at least two known classes; got "
+                                 f"{self.pathology_classes_.tolist()}")
+
+        self.volume_shape_ = tuple(int(s) for s in spatial)
+        self.n_features_in_ = int(np.prod(spatial))
+        self.device_ = _resolve_device(self.device)
+        self.task_weights_ = self._resolve_weights(tasks)
+        self.intensity_shift_, self.intensity_scale_ = _intensity_parameters(
+            X, self.intensity_scale)
+
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        train_idx, valid_idx = self._split(outcome, rng)
+        datasets = [VolumeDataset(X, idx, mask_array, mask_known, pathology_codes, outcome)
+                    for idx in (train_idx, valid_idx)]
+        devices = [self.device_] if self.device_.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            self.module_ = self._build_module(tasks).to(self.device_)
+            generator = torch.Generator().manual_seed(seed)
+            loaders = _inference.make_loaders(datasets, self.batch_size, generator,
+                                              pin_memory=self.device_.type == "cuda")
+            optimizer = torch.optim.AdamW(self.module_.parameters(), lr=self.learning_rate,
+                                          weight_decay=self.weight_decay)
+            setup = TrainingSetup(
+                weights=self.task_weights_, max_epochs=self.max_epochs,
+                n_iter_no_change=self.n_iter_no_change, device=self.device_,
+                autocast_dtype=autocast_dtype(self.amp, self.device_),
+                intensity_shift=self.intensity_shift_, intensity_scale=self.intensity_scale_,
+                augment=self.augment, dice_smooth=self.dice_smooth,
+                seg_bce_weight=self.seg_bce_weight, verbose=self.verbose,
+                generator=generator)
+            self.history_, self.best_epoch_ = fit_loop(self.module_, optimizer, *loaders, setup)
+        self.module_.eval()
+        return self
+
+    def _resolve_weights(self, tasks: tuple[str, ...]) -> dict[str, float]:
+        if self.task_weights is None:
+            return task_weights(self.lam, tasks)
+        enabled = (*tasks, "outcome")
+        return {t: float(self.task_weights.get(t, 0.0)) if t in enabled else 0.0 for t in TASKS}
+
+    def _split(self, outcome: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray | None]:
+        indices = np.arange(len(outcome))
+        n_valid = int(np.floor(self.validation_fraction * len(outcome)))
+        if not self.early_stopping or n_valid < 1 or len(outcome) - n_valid < 1:
+            return indices, None
+        try:
+            train, valid = train_test_split(indices, test_size=n_valid, stratify=outcome,
+                                            random_state=rng)
+        except ValueError:  # a stratum too small to split
+            train, valid = train_test_split(indices, test_size=n_valid, random_state=rng)
+        return np.sort(train), np.sort(valid)
+
+    def _build_module(self, tasks: tuple[str, ...]) -> MultiTaskWNet:
+        n_pathology = 0
+        if "pathology" in tasks:
+            k = len(self.pathology_classes_)
+            n_pathology = 1 if k == 2 else k
+        return MultiTaskWNet(
+            self.base_width, self.depth, reconstruction="reconstruction" in tasks,
+            segmentation="segmentation" in tasks, n_pathology_outputs=n_pathology,
+            outcome_features=self.outcome_features, norm=self.norm, dropout=self.dropout)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "module_")
+
+    # -------------------------------------------------------------- predict
+    def _run(self, X, output: str):
+        check_is_fitted(self)
+        volumes = check_volumes(X, self.volume_shape)
+        # The network is fully convolutional, so volumes of another shape are fine;
+        # flattened 2-D input, however, must match the layout seen in fit.
+        flat = self.volume_shape is None and volumes.shape[1:3] == (1, 1)
+        if flat and volumes.shape[1:] != self.volume_shape_:
+            raise ValueError(
+                f"X has {int(np.prod(volumes.shape[1:]))} features, but "
+                f"MultiTaskPETEstimator is expecting {self.n_features_in_} features as input")
+        return _inference.predict_outputs(self, volumes, output)
+
+    def decision_function(self, X) -> np.ndarray:
+        """Outcome logit of each volume, shape (n,); positive favours ``classes_[1]``."""
+        return self._run(X, "outcome")
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Outcome probabilities, shape (n, 2), columns ordered as ``classes_``."""
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X).astype(np.float64)))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted outcome label of each volume, among ``classes_``."""
+        decision = self.decision_function(X)
+        return self.classes_[(decision > 0).astype(int)]
+
+    def segment_proba(self, X) -> np.ndarray:
+        """Tumour probability maps, float32 of shape (n, D, H, W) like X."""
+        self._require("segmentation")
+        return self._run(X, "segmentation")
+
+    def segment(self, X, threshold: float = 0.5) -> np.ndarray:
+        """Binary tumour masks (uint8) of X's spatial shape, ``proba >= threshold``."""
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+        return (self.segment_proba(X) >= threshold).astype(np.uint8)
+
+    def predict_pathology_proba(self, X) -> np.ndarray:
+        """Pathology class probabilities, shape (n, n_classes) ordered as
+        ``pathology_classes_``."""
+        self._require("pathology")
+        logits = self._run(X, "pathology").astype(np.float64)
+        if logits.shape[1] == 1:
+            p = 1.0 / (1.0 + np.exp(-logits[:, 0]))
+            return np.column_stack([1.0 - p, p])
+        logits -= logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict_pathology(self, X) -> np.ndarray:
+        """Predicted pathology label of each volume, among ``pathology_classes_``."""
+        proba = self.predict_pathology_proba(X)
+        return self.pathology_classes_[proba.argmax(axis=1)]
+
+    def reconstruct(self, X) -> np.ndarray:
+        """T1 reconstruction in the input's intensity units, shape (n, D, H, W)."""
+        self._require("reconstruction")
+        recon = self._run(X, "reconstruction")
+        return recon * self.intensity_scale_ + self.intensity_shift_
+
+    def transform(self, X) -> np.ndarray:
+        """The multi-scale feature vector that T4 reads, shape (n, n_features).
+
+        The features have X's floating dtype (float32 unless X is float64).
+        """
+        dtype = X.dtype if getattr(X, "dtype", None) == np.float64 else np.float32
+        return self._run(X, "features").astype(dtype, copy=False)
+
+    def _require(self, task: str) -> None:
+        check_is_fitted(self)
+        if task not in self.tasks:
+            raise AttributeError(
+                f"the {task!r} task was disabled (tasks={tuple(self.tasks)!r}); refit with "
+                f"{task!r} in tasks to use this method")
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        if "module_" in state and self.device_.type != "cpu":
+            state["module_"] = copy.deepcopy(self.module_).cpu()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        # A model fitted on a GPU is pickled with CPU tensors (see __getstate__) and
+        # comes back on the CPU when the unpickling machine has no GPU.
+        if "module_" in state and state["device_"].type == "cuda":
+            if torch.cuda.is_available():
+                self.module_.to(self.device_)
+            else:
+                self.device_ = torch.device("cpu")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        tags.classifier_tags.multi_class = False  # the outcome is binary, as in the paper
+        return tags
+
+
+def _resolve_device(device) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', "
+                         f"got {device!r}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available on this machine; "
+                         "use device='auto' or 'cpu'")
+    return resolved
+
+
+def _intensity_parameters(X: np.ndarray, scale) -> tuple[float, float]:
+    if scale is None:
+        return 0.0, 1.0
+    if scale != "auto":
+        return 0.0, float(scale)
+    flat = X.reshape(len(X), -1)
+    mean = float(np.mean([row.mean(dtype=np.float64) for row in flat]))
+    var = float(np.mean([((row - mean) ** 2).mean(dtype=np.float64) for row in flat]))
+    return mean, float(np.sqrt(var)) if var > 0 else 1.0

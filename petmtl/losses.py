@@ -1,0 +1,155 @@
+"""Loss terms of the four tasks and their weighted sum (paper section 3.1.7).
+
+Every term takes a boolean ``labelled`` vector marking the samples of the batch
+that carry a label for that task (partly annotated cohorts are the norm); a
+task with no labelled sample in the batch contributes an exact zero (with a
+gradient graph attached), never NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+
+TASKS = ("reconstruction", "segmentation", "pathology", "outcome")
+AUXILIARY_TASKS = TASKS[:3]
+
+
+def task_weights(lam: float, enabled: tuple[str, ...]) -> dict[str, float]:
+    """Weights of the multi-task loss as a function of lambda.
+
+    The paper sets ``alpha = beta`` and ``omega = 1 - (lambda + 2 * alpha)``,
+    which leaves one degree of freedom; petmtl resolves it by sharing the
+    remaining ``1 - lambda`` *equally* among the enabled auxiliary tasks. With
+    all four tasks, ``alpha = beta = omega = (1 - lambda) / 3`` (0.2333 each for
+    the default ``lambda = 0.3``); with T2 alone beside T4, ``beta = 1 - lambda``;
+    with no auxiliary task the outcome weight is 1. Disabled tasks get 0.
+
+    Parameters
+    ----------
+    lam : float
+        Weight of the outcome-prediction loss, in [0, 1].
+    enabled : tuple of str
+        Enabled auxiliary tasks, among ``"reconstruction"``, ``"segmentation"``,
+        ``"pathology"``.
+
+    Returns
+    -------
+    dict
+        Weight of each of the four tasks; the weights sum to 1.
+    """
+    aux = [t for t in AUXILIARY_TASKS if t in enabled]
+    weights = dict.fromkeys(TASKS, 0.0)
+    if not aux:
+        weights["outcome"] = 1.0
+        return weights
+    weights["outcome"] = float(lam)
+    for task in aux:
+        weights[task] = (1.0 - lam) / len(aux)
+    return weights
+
+
+def _zero(reference: torch.Tensor) -> torch.Tensor:
+    return reference.sum() * 0.0
+
+
+def reconstruction_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between the reconstruction and the input (equation 1)."""
+    return F.mse_loss(prediction.float(), target.float())
+
+
+def soft_dice(probability: torch.Tensor, target: torch.Tensor,
+              smooth: float = 1.0) -> torch.Tensor:
+    """Per-sample soft Dice coefficient (equation 2).
+
+    Parameters
+    ----------
+    probability, target : torch.Tensor of shape (n, ...)
+        Predicted probabilities and binary masks.
+    smooth : float
+        The smoothing epsilon; two empty masks score exactly 1.
+
+    Returns
+    -------
+    torch.Tensor of shape (n,)
+    """
+    p = probability.float().flatten(1)
+    t = target.float().flatten(1)
+    return (2 * (p * t).sum(1) + smooth) / (p.sum(1) + t.sum(1) + smooth)
+
+
+def segmentation_loss(logits: torch.Tensor, masks: torch.Tensor, labelled: torch.Tensor,
+                      smooth: float = 1.0, bce_weight: float = 0.0) -> torch.Tensor:
+    """Soft Dice loss ``1 - dice`` over the labelled samples (equation 3).
+
+    The paper minimises ``-dice``; ``1 - dice`` has the same gradient and stays
+    in [0, 1], on the scale of the other terms. ``bce_weight > 0`` adds a
+    voxel-wise binary cross-entropy, which gives useful gradients early in
+    training when the predicted tumour is still empty.
+    """
+    if not labelled.any():
+        return _zero(logits)
+    logits, masks = logits[labelled], masks[labelled]
+    loss = (1.0 - soft_dice(torch.sigmoid(logits.float()), masks, smooth)).mean()
+    if bce_weight:
+        loss = loss + bce_weight * F.binary_cross_entropy_with_logits(logits.float(),
+                                                                      masks.float())
+    return loss
+
+
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor,
+                        labelled: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the labelled samples (equations 5-7).
+
+    ``logits`` of shape (n,) or (n, 1) use binary cross-entropy (the paper's
+    setting); (n, k) with ``k > 1`` the multinomial cross-entropy.
+    """
+    if not labelled.any():
+        return _zero(logits)
+    logits, labels = logits[labelled].float(), labels[labelled]
+    if logits.ndim == 1 or logits.shape[1] == 1:
+        return F.binary_cross_entropy_with_logits(logits.reshape(-1), labels.float())
+    return F.cross_entropy(logits, labels.long())
+
+
+def multitask_loss(outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor],
+                   weights: Mapping[str, float], *, dice_smooth: float = 1.0,
+                   seg_bce_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """``alpha*Lrecon + beta*Lseg + omega*Lclass + lambda*Lpredict`` (equation 8).
+
+    Parameters
+    ----------
+    outputs : mapping
+        The network's outputs (see :class:`petmtl.network.MultiTaskWNet`).
+    batch : mapping
+        ``"image"`` (n, 1, D, H, W); ``"mask"``, ``"mask_known"``,
+        ``"pathology"``, ``"pathology_known"``, ``"outcome"``, ``"outcome_known"``.
+    weights : mapping
+        Weight of each task (see :func:`task_weights`); a task absent from
+        ``outputs`` or with weight 0 contributes nothing.
+    dice_smooth, seg_bce_weight : float
+        See :func:`segmentation_loss`.
+
+    Returns
+    -------
+    total : torch.Tensor
+        The weighted sum, a scalar with a gradient.
+    terms : dict of str to float
+        Each unweighted term, for logging.
+    """
+    terms: dict[str, torch.Tensor] = {}
+    if "reconstruction" in outputs:
+        terms["reconstruction"] = reconstruction_loss(outputs["reconstruction"], batch["image"])
+    if "segmentation" in outputs:
+        terms["segmentation"] = segmentation_loss(
+            outputs["segmentation"], batch["mask"], batch["mask_known"], dice_smooth,
+            seg_bce_weight)
+    if "pathology" in outputs:
+        terms["pathology"] = classification_loss(
+            outputs["pathology"], batch["pathology"], batch["pathology_known"])
+    terms["outcome"] = classification_loss(
+        outputs["outcome"], batch["outcome"], batch["outcome_known"])
+    total = sum(weights.get(name, 0.0) * value for name, value in terms.items())
+    return total, {name: float(value.detach()) for name, value in terms.items()}

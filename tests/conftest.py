@@ -1,0 +1,39 @@
+"""Shared fixtures: tiny volumes where the outcome and the tumour are plainly visible."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+TINY = dict(base_width=2, depth=2, max_epochs=2, batch_size=4, random_state=0)
+
+
+def make_blob_volumes(n_samples=16, size=16, seed=0):
+    """Noisy background with one spherical tumour per volume.
+
+    The outcome is 1 when the tumour is bright (SUV +8) and 0 when dim (+4);
+    pathology is "upper"/"lower" by the half of the volume holding the tumour.
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.normal(1.0, 0.1, (n_samples, size, size, size)).astype(np.float32)
+    masks = np.zeros(X.shape, dtype=np.uint8)
+    y = np.arange(n_samples) % 2
+    zz, yy, xx = np.mgrid[:size, :size, :size]
+    pathology = []
+    for i in range(n_samples):
+        centre = rng.integers(4, size - 4, 3)
+        blob = (zz - centre[0]) ** 2 + (yy - centre[1]) ** 2 + (xx - centre[2]) ** 2 <= 9
+        masks[i] = blob
+        X[i][blob] += 4 + 4 * y[i]
+        pathology.append("upper" if centre[0] < size // 2 else "lower")
+    return X, y, masks, np.array(pathology, dtype=object)
+
+
+@pytest.fixture
+def blobs():
+    return make_blob_volumes()
+
+
+@pytest.fixture
+def tiny_params():
+    return dict(TINY)

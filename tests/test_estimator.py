@@ -1,0 +1,241 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from petmtl import MultiTaskPETEstimator
+
+from .conftest import TINY
+
+
+def fitted(blobs, **params):
+    X, y, masks, pathology = blobs
+    return MultiTaskPETEstimator(**{**TINY, **params}).fit(
+        X, y, masks=masks, pathology=pathology)
+
+
+def test_every_method_returns_the_documented_shapes(blobs):
+    X, y, masks, pathology = blobs
+    est = fitted(blobs)
+    n, spatial = len(X), X.shape[1:]
+    assert est.predict_proba(X).shape == (n, 2)
+    np.testing.assert_allclose(est.predict_proba(X).sum(1), 1.0)
+    assert set(est.predict(X)) <= set(est.classes_)
+    assert est.decision_function(X).shape == (n,)
+    seg = est.segment(X)
+    assert seg.shape == (n, *spatial) and seg.dtype == np.uint8
+    assert set(np.unique(seg)) <= {0, 1}
+    proba = est.segment_proba(X)
+    assert proba.dtype == np.float32 and ((proba >= 0) & (proba <= 1)).all()
+    assert est.reconstruct(X).shape == (n, *spatial)
+    assert est.predict_pathology_proba(X).shape == (n, 2)
+    assert set(est.predict_pathology(X)) <= set(est.pathology_classes_)
+    assert est.transform(X).shape[0] == n
+    assert est.n_features_in_ == int(np.prod(spatial))
+
+
+def test_accepts_channel_axis_and_any_two_labels(blobs):
+    X, y, masks, pathology = blobs
+    labels = np.where(y == 1, "relapse", "no relapse")
+    est = MultiTaskPETEstimator(**TINY).fit(X[:, None], labels, masks=masks,
+                                             pathology=pathology)
+    assert list(est.classes_) == ["no relapse", "relapse"]
+    assert set(est.predict(X)) <= {"no relapse", "relapse"}
+
+
+def test_odd_volume_shapes_keep_their_shape(blobs):
+    X, y, masks, pathology = blobs
+    X, masks = X[:, :13, :11, :7], masks[:, :13, :11, :7]
+    est = MultiTaskPETEstimator(**{**TINY, "depth": 3}).fit(X, y, masks=masks,
+                                                             pathology=pathology)
+    assert est.segment(X).shape == X.shape
+    assert est.reconstruct(X).shape == X.shape
+
+
+def test_partly_annotated_cohort_trains_without_nan(blobs):
+    X, y, masks, pathology = blobs
+    y = y.copy()
+    y[::3] = -1
+    mask_list = [m if i % 2 else None for i, m in enumerate(masks)]
+    pathology = pathology.copy()
+    pathology[1::4] = None
+    est = MultiTaskPETEstimator(**{**TINY, "max_epochs": 3}).fit(
+        X, y, masks=mask_list, pathology=pathology)
+    for record in est.history_:
+        assert all(np.isfinite(v) for v in record.values())
+    assert np.isfinite(est.predict_proba(X)).all()
+
+
+def test_a_batch_without_any_mask_still_trains(blobs):
+    X, y, masks, pathology = blobs
+    est = MultiTaskPETEstimator(**{**TINY, "early_stopping": False}).fit(
+        X, y, masks=[None] * len(X), pathology=pathology)
+    assert all(r["train_segmentation"] == 0.0 for r in est.history_)
+    assert np.isfinite(est.history_[-1]["train_loss"])
+
+
+def test_history_logs_each_term_and_validation_metrics(blobs):
+    est = fitted(blobs, max_epochs=3)
+    record = est.history_[-1]
+    for task in ("reconstruction", "segmentation", "pathology", "outcome"):
+        assert f"train_{task}" in record and f"valid_{task}" in record
+    for metric in ("valid_loss", "valid_auc", "valid_dice", "valid_pathology_accuracy"):
+        assert metric in record
+    assert [r["epoch"] for r in est.history_] == [1, 2, 3]
+    assert 1 <= est.best_epoch_ <= 3
+
+
+def test_early_stopping_stops_and_restores_the_best_epoch(blobs):
+    est = fitted(blobs, max_epochs=50, n_iter_no_change=2, learning_rate=1e-6)
+    assert len(est.history_) < 50
+    losses = [r["valid_loss"] for r in est.history_]
+    assert est.best_epoch_ == int(np.argmin(losses)) + 1
+    assert len(est.history_) - est.best_epoch_ == 2
+
+
+def test_multiclass_pathology_changes_only_the_t3_branch(blobs):
+    X, y, masks, _ = blobs
+    three = np.array(["lung", "esophagus", "lymphoma", "lung"] * 4, dtype=object)
+    est = MultiTaskPETEstimator(**TINY).fit(X, y, masks=masks, pathology=three)
+    assert list(est.pathology_classes_) == ["esophagus", "lung", "lymphoma"]
+    assert est.predict_pathology_proba(X).shape == (len(X), 3)
+    binary = fitted(blobs)
+    different = [name for name, p in est.module_.state_dict().items()
+                 if p.shape != binary.module_.state_dict()[name].shape]
+    assert different and all(name.startswith("pathology.") for name in different)
+
+
+def test_disabled_heads_raise_a_clear_error(blobs):
+    X, y, masks, pathology = blobs
+    est = MultiTaskPETEstimator(**TINY, tasks=("segmentation",)).fit(X, y, masks=masks)
+    with pytest.raises(AttributeError, match="'pathology' task was disabled"):
+        est.predict_pathology(X)
+    with pytest.raises(AttributeError, match="'reconstruction' task was disabled"):
+        est.reconstruct(X)
+    assert est.segment(X).shape == X.shape
+
+
+def test_unfitted_estimator_raises_not_fitted(blobs):
+    with pytest.raises(NotFittedError):
+        MultiTaskPETEstimator().predict(blobs[0])
+
+
+@pytest.mark.parametrize(("params", "match"), [
+    ({"lam": 1.5}, r"lam must be in \[0, 1\]"),
+    ({"lam": "high"}, "lam must be a number"),
+    ({"base_width": 0}, "base_width"),
+    ({"depth": 1}, "depth"),
+    ({"tasks": ("segmentation", "radiomics")}, "radiomics"),
+    ({"tasks": "segmentation"}, "tasks must be a tuple"),
+    ({"outcome_features": "local"}, "outcome_features"),
+    ({"outcome_features": "both", "tasks": ("reconstruction",)}, "segmentation"),
+    ({"norm": "layer"}, "norm"),
+    ({"task_weights": {"recon": 1.0}}, "task_weights keys"),
+    ({"validation_fraction": 1.0}, "validation_fraction"),
+    ({"device": "tpu"}, "device"),
+    ({"intensity_scale": -1}, "intensity_scale"),
+])
+def test_invalid_parameters_are_named_in_fit(blobs, params, match):
+    X, y, masks, pathology = blobs
+    est = MultiTaskPETEstimator(**{**TINY, **params})
+    with pytest.raises((ValueError, TypeError), match=match):
+        est.fit(X, y, masks=masks, pathology=pathology)
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    (lambda X, y, m, p: (X, y[:-1], m, p), "y has 15 entries but X has 16"),
+    (lambda X, y, m, p: (X, np.arange(16) % 3, m, p), "Only binary classification"),
+    (lambda X, y, m, p: (X, np.zeros(16), m, p), "two known outcome classes"),
+    (lambda X, y, m, p: (X, y, m[:, :8], p), "masks must have X's shape"),
+    (lambda X, y, m, p: (X, y, m * 2, p), r"masks\[0\] must be binary"),
+    (lambda X, y, m, p: (X, y, None, p), "masks=None but the 'segmentation' task"),
+    (lambda X, y, m, p: (X, y, m, None), "pathology=None but the 'pathology' task"),
+    (lambda X, y, m, p: (X[..., 0, 0], y, m, p), "volume_shape|masks"),
+    (lambda X, y, m, p: (np.where(X > 5, np.nan, X), y, m, p), "NaN"),
+    (lambda X, y, m, p: (X[:, None, None], y, m, p), "dimension"),
+    (lambda X, y, m, p: (X.astype(complex), y, m, p), "Complex"),
+])
+def test_bad_input_raises_errors_naming_the_argument(blobs, change, match):
+    X, y, masks, pathology = change(*blobs)
+    with pytest.raises((ValueError, TypeError), match=match):
+        MultiTaskPETEstimator(**TINY).fit(X, y, masks=masks, pathology=pathology)
+
+
+def test_explicit_task_weights_override_lambda(blobs):
+    weights = {"segmentation": 0.5, "outcome": 0.5}
+    est = fitted(blobs, task_weights=weights)
+    assert est.task_weights_ == {"reconstruction": 0.0, "segmentation": 0.5,
+                                 "pathology": 0.0, "outcome": 0.5}
+    assert fitted(blobs, lam=0.7).task_weights_["outcome"] == 0.7
+
+
+def test_same_random_state_gives_identical_models_and_clone_too(blobs):
+    X = blobs[0]
+    a, b = fitted(blobs, max_epochs=3), fitted(blobs, max_epochs=3)
+    for (name, pa), pb in zip(a.module_.state_dict().items(), b.module_.state_dict().values(),
+                              strict=True):
+        assert torch.equal(pa, pb), name
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    c = clone(a).fit(X, blobs[1], masks=blobs[2], pathology=blobs[3])
+    np.testing.assert_array_equal(a.segment_proba(X), c.segment_proba(X))
+    different = fitted(blobs, max_epochs=3, random_state=1)
+    assert not np.array_equal(a.predict_proba(X), different.predict_proba(X))
+
+
+def test_fit_does_not_touch_the_global_torch_rng(blobs):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    fitted(blobs)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_clone_and_pickle_round_trips_predict_identically(blobs):
+    X = blobs[0]
+    est = fitted(blobs)
+    params = clone(est).get_params()
+    assert params == est.get_params()
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(est.predict_proba(X), restored.predict_proba(X))
+    np.testing.assert_array_equal(est.segment(X), restored.segment(X))
+    assert pickle.loads(pickle.dumps(MultiTaskPETEstimator())).get_params() == \
+        MultiTaskPETEstimator().get_params()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a CPU-only machine")
+def test_gpu_fitted_model_unpickles_on_a_cpu_only_machine(blobs):
+    X = blobs[0]
+    est = fitted(blobs)
+    expected = est.predict_proba(X)
+    est.device_ = torch.device("cuda")  # what a GPU fit records
+    restored = pickle.loads(pickle.dumps(est))
+    assert restored.device_ == torch.device("cpu")
+    assert all(p.device.type == "cpu" for p in restored.module_.parameters())
+    np.testing.assert_array_equal(restored.predict_proba(X), expected)
+
+
+def test_transform_feeds_a_pipeline(blobs):
+    X, y, masks, pathology = blobs
+    pipe = make_pipeline(MultiTaskPETEstimator(**{**TINY, "tasks": ("reconstruction",),
+                                                  "outcome_features": "global"}),
+                         LogisticRegression())
+    pipe.fit(X, y)
+    assert pipe.predict(X).shape == (len(X),)
+
+
+def test_verbose_shows_a_progress_bar(blobs, capsys):
+    fitted(blobs, verbose=1, max_epochs=2)
+    err = capsys.readouterr().err
+    assert "petmtl fit" in err and "loss" in err
+
+
+def test_volume_shape_reads_flattened_volumes(blobs):
+    X, y, masks, pathology = blobs
+    est = MultiTaskPETEstimator(**TINY, volume_shape=X.shape[1:]).fit(
+        X.reshape(len(X), -1), y, masks=masks, pathology=pathology)
+    assert est.segment(X.reshape(len(X), -1)).shape == X.shape

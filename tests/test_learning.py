@@ -1,0 +1,21 @@
+"""The estimator learns: held-out AUC and Dice on a problem where both are visible."""
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from petmtl import MultiTaskPETEstimator
+from petmtl.metrics import dice_score
+
+from .conftest import make_blob_volumes
+
+
+def test_learns_outcome_and_segmentation_on_held_out_volumes():
+    X, y, masks, pathology = make_blob_volumes(n_samples=72, size=16, seed=1)
+    train, test = slice(0, 48), slice(48, None)
+    est = MultiTaskPETEstimator(base_width=4, depth=3, max_epochs=25, random_state=0)
+    est.fit(X[train], y[train], masks=masks[train], pathology=pathology[train])
+    auc = roc_auc_score(y[test], est.predict_proba(X[test])[:, 1])
+    dice = dice_score(masks[test], est.segment(X[test]))
+    assert auc >= 0.9, auc
+    assert dice >= 0.7, dice
+    assert np.mean(est.predict(X[test]) == y[test]) >= 0.8
