@@ -52,8 +52,9 @@ DESCR = """\
 Synthetic thoracic FDG-PET cohort (petmtl.datasets.make_pet_cohort)
 ===================================================================
 
-Each subject is a (D, H, W) = (z, y, x) float32 volume in SUV (g/ml), isotropic voxels,
-RAS+ (x to the patient's right, y anterior, z superior).
+Each subject is a float32 volume in SUV (g/ml) with isotropic voxels, in NIfTI voxel order
+after canonicalisation to RAS+: axis 0 = x (patient's left to right), axis 1 = y (posterior
+to anterior), axis 2 = z (inferior to superior), as returned by petmtl.io.prepare_volume.
 
 Anatomy: elliptic body (soft tissue SUV 0.5-0.8) filling the transverse field of view
 (capped at adult size), two lungs (SUV 0.2-0.4) whose lower caps are the diaphragm domes,
@@ -218,7 +219,8 @@ def make_pet_cohort(
     n_samples : int, default=100
         Number of subjects (>= 1).
     shape : sequence of 3 int, default=(64, 64, 64)
-        Volume shape ``(D, H, W)`` along ``(z, y, x)``; every entry >= 16.
+        Volume shape ``(nx, ny, nz)`` along ``(x, y, z)`` (RAS+ voxel order, as returned
+        by :func:`petmtl.io.prepare_volume`); every entry >= 16.
     spacing : float, default=2.0
         Isotropic voxel size in mm (> 0). The thorax is scaled to fill the transverse field of
         view ``shape * spacing`` (capped at adult size, about 35 x 25 cm); tumour sizes, the
@@ -246,11 +248,11 @@ def make_pet_cohort(
     cohort : sklearn.utils.Bunch
         With keys:
 
-        ``X`` : ndarray of float32, shape (n_samples, D, H, W)
+        ``X`` : ndarray of float32, shape (n_samples, nx, ny, nz)
             PET volumes in SUV (g/ml), non-negative.
         ``y`` : ndarray of int64, shape (n_samples,)
             Outcome, 1 = poor outcome, 0 = good, -1 = unknown.
-        ``masks`` : ndarray of uint8, shape (n_samples, D, H, W)
+        ``masks`` : ndarray of uint8, shape (n_samples, nx, ny, nz)
             Tumour (MTV) masks; all zero where ``mask_available`` is False.
         ``mask_available`` : ndarray of bool, shape (n_samples,)
         ``pathology`` : ndarray of object, shape (n_samples,)
@@ -258,7 +260,7 @@ def make_pet_cohort(
         ``patient_id`` : ndarray of str, shape (n_samples,)
             ``"sub-001"``, ``"sub-002"``, ...
         ``spacing`` : tuple of 3 float
-            Voxel size in mm along (z, y, x).
+            Voxel size in mm along (x, y, z).
         ``feature_names`` : tuple of str
             Names of the hidden features.
         ``features`` : ndarray of float64, shape (n_samples, 9)
@@ -271,7 +273,7 @@ def make_pet_cohort(
         ``feature_groups`` : dict
             ``{"tumour": [...], "peritumoral": [...], "global": [...]}`` feature names
             (only with ``return_features``).
-        ``anatomy`` : ndarray of uint8, shape (n_samples, D, H, W)
+        ``anatomy`` : ndarray of uint8, shape (n_samples, nx, ny, nz)
             Organ labels before the tumour is drawn (only with ``return_anatomy``).
         ``anatomy_labels`` : dict
             Organ name to label value (only with ``return_anatomy``).
@@ -291,10 +293,12 @@ def make_pet_cohort(
 
     Notes
     -----
-    Volumes are ordered (z, y, x) = (inferior to superior, posterior to anterior, patient
-    left to right). Lungs, blood pool, myocardium, liver, marrow, trachea and oesophagus have
-    realistic SUVs. The pathology is "lung" or "esophagus" with probability 1/2 and is
-    independent of the outcome. The outcome follows a logistic model of nine hidden features:
+    Volumes are in RAS+ voxel order (x, y, z): axis 0 runs from the patient's left to right,
+    axis 1 from posterior to anterior, axis 2 from inferior to superior, the order
+    :func:`petmtl.io.prepare_volume` returns for a canonicalised NIfTI file. Lungs, blood
+    pool, myocardium, liver, marrow, trachea and oesophagus have realistic SUVs. The
+    pathology is "lung" or "esophagus" with probability 1/2 and is independent of the
+    outcome. The outcome follows a logistic model of nine hidden features:
 
     * tumour: volume, uptake, heterogeneity (necrosis has coefficient 0);
     * peritumoral (within 2-3 cm of the tumour): an inflammatory halo and satellite nodules;
@@ -334,16 +338,17 @@ def make_pet_cohort(
         flag[rs.permutation(n)[: int(round(frac * n))]] = True
         missing.append(flag)
 
-    grid = ph.Grid(shape, spacing)
+    grid = ph.Grid(shape[::-1], spacing)  # the phantom draws (z, y, x); returned as (x, y, z)
     X = np.empty((n, *shape), np.float32)
     masks = np.zeros((n, *shape), np.uint8)
     anatomy = np.empty((n, *shape), np.uint8) if return_anatomy else None
     features = np.empty((n, len(_FEATURES)))
     for i in range(n):
         p = {k: v[i] for k, v in latent.items()}
-        X[i], masks[i], lab, features[i] = _render(grid, p, fwhm, image_noise)
+        img, mask, lab, features[i] = _render(grid, p, fwhm, image_noise)
+        X[i], masks[i] = img.T, mask.T
         if anatomy is not None:
-            anatomy[i] = lab
+            anatomy[i] = lab.T
 
     eta = _logit(features)
     if outcome_noise > 0:
@@ -385,7 +390,7 @@ def write_cohort(cohort: Mapping, folder: str | os.PathLike) -> Path:
 
     For each subject ``<id>_pet.nii.gz`` (float32 SUV) and, when its mask is available,
     ``<id>_mask.nii.gz`` (uint8) are written into ``folder`` (created if needed). The NIfTI
-    voxel axes are (i, j, k) = (x, y, z), i.e. ``X[n].T``, with the affine
+    voxel axes are the array axes (x, y, z), i.e. ``X[n]`` unchanged, with the affine
     ``diag(spacing, spacing, spacing, 1)`` translated so that the volume centre is at the
     origin: RAS+ millimetres, sform/qform code 1. Files are written under a temporary name
     and then renamed, so a reader never sees a partial file.
@@ -426,7 +431,7 @@ def write_cohort(cohort: Mapping, folder: str | os.PathLike) -> Path:
     X = np.asarray(cohort["X"])
     n = len(X)
     if X.ndim != 4:
-        raise ValueError(f"cohort['X'] must have shape (n, D, H, W); got {X.shape}.")
+        raise ValueError(f"cohort['X'] must have shape (n, nx, ny, nz); got {X.shape}.")
     avail = np.asarray(cohort.get("mask_available", np.ones(n, bool)), bool)
     ids = cohort.get("patient_id")
     if ids is None:
@@ -435,9 +440,9 @@ def write_cohort(cohort: Mapping, folder: str | os.PathLike) -> Path:
     if not len(cohort["masks"]) == len(avail) == len(ids) == len(y) == len(pathology) == n:
         raise ValueError("cohort arrays X, masks, mask_available, patient_id, y and pathology "
                          "must all have the same length.")
-    spacing = np.broadcast_to(np.asarray(cohort["spacing"], float), (3,))[::-1]  # (x, y, z)
+    spacing = np.broadcast_to(np.asarray(cohort["spacing"], float), (3,))  # (x, y, z)
     affine = np.diag([*spacing, 1.0])
-    affine[:3, 3] = -(np.array(X.shape[:0:-1]) - 1) / 2.0 * spacing
+    affine[:3, 3] = -(np.array(X.shape[1:]) - 1) / 2.0 * spacing
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -449,7 +454,7 @@ def write_cohort(cohort: Mapping, folder: str | os.PathLike) -> Path:
             mask_name = f"{pid}_mask.nii.gz"
             arrays.append((mask_name, np.asarray(cohort["masks"][i], np.uint8)))
         for name, data in arrays:
-            img = nib.Nifti1Image(np.ascontiguousarray(data.T), affine)
+            img = nib.Nifti1Image(np.ascontiguousarray(data), affine)
             img.header.set_xyzt_units("mm")
             img.set_sform(affine, code=1)
             img.set_qform(affine, code=1)

@@ -87,8 +87,8 @@ def test_pathology_location(cohort):
             oes = np.argwhere(a == lab["oesophagus"])
             dist_mm = np.min(np.linalg.norm(oes - centroid, axis=1)) * 2.0
             assert dist_mm <= 4.0
-            # oesophagus: near the midline, posterior half of the body
-            assert abs(centroid[2] - 31.5) * 2.0 < 15.0 and centroid[1] < 31.5
+            # oesophagus: near the midline (x = axis 0), posterior half of the body (y = axis 1)
+            assert abs(centroid[0] - 31.5) * 2.0 < 15.0 and centroid[1] < 31.5
     assert set(cohort.pathology) == {"lung", "esophagus"}
 
 
@@ -96,7 +96,7 @@ def test_other_geometries():
     c = make_pet_cohort(4, shape=(16, 20, 24), spacing=3.5, random_state=1)
     assert c.X.shape == (4, 16, 20, 24)
     assert (c.masks.reshape(4, -1).sum(axis=1) > 0).all()
-    c = make_pet_cohort(2, shape=(40, 64, 64), spacing=5.0, fwhm=0, image_noise=0,
+    c = make_pet_cohort(2, shape=(64, 64, 40), spacing=5.0, fwhm=0, image_noise=0,
                         random_state=1)
     assert (c.masks.reshape(2, -1).sum(axis=1) > 0).all()
 
@@ -202,10 +202,10 @@ def test_write_cohort(tmp_path):
         pet = nib.load(manifest.parent / row["pet_path"])
         np.testing.assert_allclose(np.diag(pet.affine)[:3], [3.0, 3.0, 3.0])
         assert nib.aff2axcodes(pet.affine) == ("R", "A", "S")
-        np.testing.assert_array_equal(np.asarray(pet.dataobj).transpose(2, 1, 0), c.X[i])
+        np.testing.assert_array_equal(np.asarray(pet.dataobj), c.X[i])
         if c.mask_available[i]:
             mask = nib.load(manifest.parent / row["mask_path"])
-            np.testing.assert_array_equal(mask.get_fdata().transpose(2, 1, 0), c.masks[i])
+            np.testing.assert_array_equal(mask.get_fdata(), c.masks[i])
             np.testing.assert_array_equal(mask.affine, pet.affine)
         else:
             assert row["mask_path"] == ""
@@ -220,3 +220,29 @@ def test_write_cohort(tmp_path):
 def test_write_cohort_requires_keys(tmp_path):
     with pytest.raises(KeyError, match="'masks'"):
         write_cohort({"X": np.zeros((1, 16, 16, 16))}, tmp_path)
+
+
+def test_axis_order_is_ras_voxel_order(tmp_path):
+    """Arrays are (x, y, z) RAS+: liver on the right (+x), heart on the left, spine posterior,
+    and prepare_volume / load_pet give back exactly X[i] from the written files."""
+    from petmtl.io import load_pet, prepare_volume
+
+    c = make_pet_cohort(2, shape=(32, 40, 48), spacing=4.0, random_state=5,
+                        return_anatomy=True)
+    lab = c.anatomy_labels
+    for a in c.anatomy:
+        centre = (np.array(a.shape) - 1) / 2.0
+        liver = np.argwhere(a == lab["liver"]).mean(axis=0)
+        heart = np.argwhere(a == lab["myocardium"]).mean(axis=0)
+        marrow = np.argwhere(a == lab["bone_marrow"]).mean(axis=0)
+        assert liver[0] > centre[0] > heart[0]  # x: left -> right
+        assert marrow[1] < centre[1] < heart[1]  # y: posterior -> anterior
+        assert liver[2] < centre[2]  # z: inferior -> superior (liver below the thorax centre)
+    manifest = write_cohort(c, tmp_path)
+    for i, pid in enumerate(c.patient_id):
+        path = manifest.parent / f"{pid}_pet.nii.gz"
+        pet, mask, _ = prepare_volume(path, manifest.parent / f"{pid}_mask.nii.gz",
+                                      shape=None, spacing=None)
+        np.testing.assert_array_equal(pet, c.X[i])
+        np.testing.assert_array_equal(mask, c.masks[i])
+        np.testing.assert_array_equal(np.asarray(load_pet(path).data), c.X[i])

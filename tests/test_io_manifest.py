@@ -118,11 +118,11 @@ def test_reads_cohorts_written_by_petmtl_datasets(tmp_path):
     assert m.ids.tolist() == list(cohort["patient_id"])
     assert m.y.tolist() == cohort["y"].tolist()
     assert [p is not None for p in m.masks] == cohort["mask_available"].tolist()
-    ds = NiftiVolumeDataset.from_manifest(m, spacing=cohort["spacing"], shape=(24, 20, 16),
+    ds = NiftiVolumeDataset.from_manifest(m, spacing=cohort["spacing"], shape=(16, 20, 24),
                                           center="center")
     for i in range(len(ds)):
         pet, mask, _ = ds[i]
-        # NIfTI axes are (x, y, z) = the in-memory (D, H, W) arrays transposed
-        np.testing.assert_array_equal(pet, cohort["X"][i].T)
+        # petmtl.datasets arrays are in RAS+ voxel order (x, y, z), as read back here
+        np.testing.assert_array_equal(pet, cohort["X"][i])
         if mask is not None:
-            np.testing.assert_array_equal(mask, cohort["masks"][i].T)
+            np.testing.assert_array_equal(mask, cohort["masks"][i])
