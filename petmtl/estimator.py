@@ -338,6 +338,17 @@ class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
                 f"the {task!r} task was disabled (tasks={tuple(self.tasks)!r}); refit with "
                 f"{task!r} in tasks to use this method")
 
+    def save(self, path) -> str:
+        """Write a safe model file (tensors + JSON); see :func:`petmtl.serialization.save`."""
+        from .serialization import save
+        return save(self, path)
+
+    @classmethod
+    def load(cls, path, *, device=None) -> MultiTaskPETEstimator:
+        """Read a model file written by :meth:`save`; see :func:`petmtl.serialization.load`."""
+        from .serialization import load
+        return load(path, device=device)
+
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         if "module_" in state and self.device_.type != "cpu":
