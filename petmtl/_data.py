@@ -2,9 +2,60 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from .io import prepare_volume
+
+
+class PathVolumes:
+    """A lazy stand-in for an ``(n, *shape)`` volume array over NIfTI files.
+
+    Holds only paths and settings (it pickles cheaply into DataLoader workers);
+    :meth:`load` reads one PET (and mask) with :func:`petmtl.io.prepare_volume`:
+    canonical RAS+ orientation, trilinear resampling to ``spacing`` (nearest
+    neighbour for masks) and a window of ``shape`` voxels centred by ``center``.
+
+    Parameters
+    ----------
+    paths : ndarray of object (str), shape (n,)
+    spacing : float or tuple of 3 float
+    shape : tuple of 3 int
+    center : str or sequence of 3 float
+    num_workers : int
+        DataLoader worker processes used to read these files.
+    """
+
+    def __init__(self, paths, *, spacing, shape, center, num_workers=0):
+        self.paths = paths
+        self.spacing = spacing
+        self.volume_shape = tuple(int(s) for s in shape)
+        self.center = center
+        self.num_workers = int(num_workers)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.paths), *self.volume_shape)
+
+    def load(self, i: int, mask_path=None, *, shape="default"):
+        """Prepared ``(image, mask or None, record)`` of file ``i``; errors name the file."""
+        path = self.paths[i]
+        try:
+            return prepare_volume(path, mask_path, spacing=self.spacing,
+                                  shape=self.volume_shape if shape == "default" else shape,
+                                  center=self.center)
+        except Exception as exc:
+            names = [os.fspath(p) for p in (path, mask_path) if p is not None]
+            if any(n in str(exc) for n in names) or not isinstance(
+                    exc, (ValueError, TypeError, OSError)):
+                raise
+            raise type(exc)(f"{path}: {exc}") from exc
 
 
 class VolumeDataset(Dataset):
@@ -17,11 +68,12 @@ class VolumeDataset(Dataset):
 
     Parameters
     ----------
-    X : ndarray of shape (n, D, H, W)
-        float32 volumes (not copied).
+    X : ndarray of shape (n, D, H, W) or PathVolumes
+        float32 volumes (not copied), or files read when an item is requested.
     indices : array-like of int, optional
         Subset of the samples to serve.
     masks : ndarray of shape (n, D, H, W), optional
+        With :class:`PathVolumes`, an object array of mask paths (None = none).
     mask_known, pathology, outcome : ndarray of shape (n,), optional
         ``pathology`` and ``outcome`` are class indices with -1 for unknown.
     """
@@ -40,11 +92,16 @@ class VolumeDataset(Dataset):
 
     def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
         i = int(self.indices[item])
-        sample = {"image": torch.from_numpy(np.ascontiguousarray(self.X[i]))[None]}
+        known = self.masks is not None and bool(self.mask_known[i])
+        if isinstance(self.X, PathVolumes):  # read lazily; masks holds paths
+            image, mask, _ = self.X.load(i, self.masks[i] if known else None)
+        else:
+            image, mask = self.X[i], self.masks[i] if known else None
+        sample = {"image": torch.from_numpy(np.ascontiguousarray(image))[None]}
         if self.outcome is None:
             return sample
-        if self.masks is not None and self.mask_known[i]:
-            sample["mask"] = torch.from_numpy(self.masks[i].astype(np.float32))[None]
+        if known:
+            sample["mask"] = torch.from_numpy(mask.astype(np.float32))[None]
             sample["mask_known"] = torch.tensor(True)
         else:
             sample["mask"] = torch.zeros_like(sample["image"])

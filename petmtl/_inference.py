@@ -14,13 +14,16 @@ def make_loaders(datasets, batch_size: int, generator: torch.Generator, *,
                  pin_memory: bool = False):
     """Shuffled training loader and ordered validation loader (None without data)."""
     train, valid = datasets
+    # path input (PathVolumes) is read by worker processes; arrays in the main process
+    workers = getattr(train.X, "num_workers", 0)
+    extra = {"num_workers": workers, "persistent_workers": workers > 0}
     train_loader = DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator,
                               pin_memory=pin_memory, drop_last=len(train) > batch_size
-                              and len(train) % batch_size == 1)
+                              and len(train) % batch_size == 1, **extra)
     valid_loader = None
     if valid is not None and len(valid.indices if valid.indices is not None else []) > 0:
         valid_loader = DataLoader(valid, batch_size=2 * batch_size, shuffle=False,
-                                  pin_memory=pin_memory)
+                                  pin_memory=pin_memory, **extra)
     return train_loader, valid_loader
 
 
@@ -28,13 +31,17 @@ def make_loaders(datasets, batch_size: int, generator: torch.Generator, *,
 def predict_outputs(estimator, volumes: np.ndarray, output: str) -> np.ndarray:
     """Run the fitted network over ``volumes`` in batches, returning one output.
 
+    ``volumes`` is an (n, D, H, W) array or a :class:`~petmtl._data.PathVolumes`,
+    whose files are read by ``num_workers`` DataLoader workers batch by batch.
+
     Each batch's output is moved to the CPU as soon as it is computed, so memory
     on the device does not grow with the number of volumes.
     """
     module = estimator.module_
     module.eval()
     device = estimator.device_
-    loader = DataLoader(VolumeDataset(volumes), batch_size=2 * estimator.batch_size)
+    loader = DataLoader(VolumeDataset(volumes), batch_size=2 * estimator.batch_size,
+                        num_workers=getattr(volumes, "num_workers", 0))
     dtype = autocast_dtype(estimator.amp, device)
     results = []
     for batch in loader:

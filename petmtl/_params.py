@@ -83,3 +83,24 @@ def validate_params(params: dict) -> None:
         raise TypeError(f"augment must be a bool, got {params['augment']!r}")
     if not isinstance(params["early_stopping"], bool):
         raise TypeError(f"early_stopping must be a bool, got {params['early_stopping']!r}")
+    _check_path_input(params)
+
+def _check_path_input(params: dict) -> None:
+    if "spacing" not in params:
+        return
+    spacing = params["spacing"]
+    values = spacing if isinstance(spacing, (tuple, list)) else (spacing,)
+    if len(values) not in (1, 3) or not all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) and v > 0 for v in values):
+        raise ValueError(f"spacing must be a positive number of mm or 3 of them, "
+                         f"got {spacing!r}")
+    shape = params["input_shape"]
+    if not isinstance(shape, (tuple, list)) or len(shape) != 3 or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0
+            for s in shape):
+        raise ValueError(f"input_shape must be 3 positive integers, got {shape!r}")
+    center = params["crop_center"]
+    if center not in ("body", "center", "auto", "foreground"):
+        raise ValueError(f"crop_center must be 'body', 'center', 'auto' or 'foreground', "
+                         f"got {center!r}")
+    _check_number(params, "num_workers", numbers.Integral, 0, None)

@@ -11,10 +11,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from . import _inference
+from . import _inference, _paths
 from ._data import VolumeDataset
 from ._params import validate_params
-from ._validation import check_labels, check_masks, check_volumes
+from ._validation import check_labels
 from .losses import TASKS, task_weights
 from .network import MultiTaskWNet
 from .training import TrainingSetup, autocast_dtype, fit_loop
@@ -88,6 +88,19 @@ class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
     random_state : int, RandomState or None, default=None
         Seeds weights, splits, shuffling, dropout and augmentation: the same
         value gives bit-identical models on the CPU.
+    spacing : float or tuple of 3 float, default=2.0
+        Path input only: voxel size (mm) every file is resampled to, after
+        reorientation to RAS+ (trilinear for PET, nearest for masks).
+    input_shape : tuple of 3 int, default=(64, 64, 64)
+        Path input only: the network input. Fit and the outcome/pathology heads
+        read a window of this shape centred by ``crop_center`` (zero-padded);
+        ``segment`` slides it over the whole resampled volume.
+    crop_center : {"body", "center", "auto", "foreground"}, default="body"
+        Path input only: the window's centre (see :func:`petmtl.io.find_center`).
+        "body" and "center" give the same crop in fit and prediction; "auto"
+        centres training crops on the mask but prediction crops on the body.
+    num_workers : int, default=0
+        Path input only: DataLoader worker processes reading the files.
 
     Attributes
     ----------
@@ -119,7 +132,8 @@ class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
                  learning_rate=1e-3, weight_decay=1e-4, batch_size=4, max_epochs=100,
                  early_stopping=True, validation_fraction=0.2, n_iter_no_change=20,
                  augment=True, intensity_scale="auto", dice_smooth=1.0, seg_bce_weight=0.5,
-                 volume_shape=None, device="auto", amp="auto", verbose=0, random_state=None):
+                 volume_shape=None, device="auto", amp="auto", verbose=0, random_state=None,
+                 spacing=2.0, input_shape=(64, 64, 64), crop_center="body", num_workers=0):
         self.lam = lam
         self.task_weights = task_weights
         self.tasks = tasks
@@ -144,6 +158,10 @@ class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.amp = amp
         self.verbose = verbose
         self.random_state = random_state
+        self.spacing = spacing
+        self.input_shape = input_shape
+        self.crop_center = crop_center
+        self.num_workers = num_workers
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, *, masks=None, pathology=None):
@@ -153,7 +171,8 @@ class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
         ----------
         X : array-like of shape (n, D, H, W) or (n, 1, D, H, W)
             PET volumes, e.g. in SUV. 2-D (n, n_voxels) is read as flattened
-            volumes of ``volume_shape``.
+            volumes of ``volume_shape``. Or a sequence of NIfTI file paths, read
+            lazily (see ``spacing``, ``input_shape``, ``num_workers``).
         y : array-like of shape (n,)
             Binary outcome with any two labels; -1 (or None/NaN) marks an
             unknown outcome, as in sklearn's semi-supervised estimators.
@@ -171,7 +190,7 @@ class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
         params = self.get_params(deep=False)
         validate_params(params)
         tasks = tuple(self.tasks)
-        X = check_volumes(X, self.volume_shape)
+        X = _paths.check_input(X, self)
         n, spatial = len(X), X.shape[1:]
         self.classes_, outcome = check_labels(y, n, "y", binary=True)
         if len(self.classes_) < 2:
@@ -184,7 +203,7 @@ class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
                 raise ValueError("masks=None but the 'segmentation' task is enabled; pass "
                                  "masks (None entries for unannotated samples) or remove "
                                  "'segmentation' from tasks")
-            mask_array, mask_known = check_masks(masks, n, spatial)
+            mask_array, mask_known = _paths.check_masks(X, masks, n, spatial)
         pathology_codes = None
         self.pathology_classes_ = None
         if "pathology" in tasks:
@@ -265,7 +284,7 @@ class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
     # -------------------------------------------------------------- predict
     def _run(self, X, output: str):
         check_is_fitted(self)
-        volumes = check_volumes(X, self.volume_shape)
+        volumes = _paths.check_input(X, self)
         # The network is fully convolutional, so volumes of another shape are fine;
         # flattened 2-D input, however, must match the layout seen in fit.
         flat = self.volume_shape is None and volumes.shape[1:3] == (1, 1)
@@ -290,15 +309,24 @@ class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
         return self.classes_[(decision > 0).astype(int)]
 
     def segment_proba(self, X) -> np.ndarray:
-        """Tumour probability maps, float32 of shape (n, D, H, W) like X."""
+        """Tumour probability maps, float32 of shape (n, D, H, W) like X; for file
+        paths a list of maps on each file's original grid (sliding windows)."""
         self._require("segmentation")
-        return self._run(X, "segmentation")
+        maps = _paths.segment_paths(self, X)
+        return self._run(X, "segmentation") if maps is None else maps
 
-    def segment(self, X, threshold: float = 0.5) -> np.ndarray:
-        """Binary tumour masks (uint8) of X's spatial shape, ``proba >= threshold``."""
+    def segment(self, X, threshold: float = 0.5, *, output_dir=None):
+        """Binary tumour masks (uint8) of X's spatial shape, ``proba >= threshold``.
+
+        For file paths: a list of masks on each file's original grid, or with
+        ``output_dir`` the written ``<name>_seg.nii.gz`` paths (see
+        :func:`petmtl._paths.segment_paths`).
+        """
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
-        return (self.segment_proba(X) >= threshold).astype(np.uint8)
+        self._require("segmentation")
+        masks = _paths.segment_paths(self, X, threshold=threshold, output_dir=output_dir)
+        return (self.segment_proba(X) >= threshold).astype(np.uint8) if masks is None else masks
 
     def predict_pathology_proba(self, X) -> np.ndarray:
         """Pathology class probabilities, shape (n, n_classes) ordered as
@@ -393,6 +421,8 @@ def _intensity_parameters(X: np.ndarray, scale) -> tuple[float, float]:
         return 0.0, 1.0
     if scale != "auto":
         return 0.0, float(scale)
+    if not isinstance(X, np.ndarray):  # file paths: streamed, one crop at a time
+        return _paths.intensity_parameters(X)
     flat = X.reshape(len(X), -1)
     mean = float(np.mean([row.mean(dtype=np.float64) for row in flat]))
     var = float(np.mean([((row - mean) ** 2).mean(dtype=np.float64) for row in flat]))
