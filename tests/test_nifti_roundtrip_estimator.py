@@ -2,7 +2,6 @@
 
 import nibabel as nib
 import numpy as np
-import pytest
 import torch
 from torch import nn
 
