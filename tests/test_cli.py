@@ -1,0 +1,121 @@
+"""The petmtl command line end to end in a temporary folder."""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from petmtl.cli import main
+
+from .conftest import make_blob_volumes
+from .test_path_input import write_cohort
+
+FAST = ["--set", "base_width=2", "--set", "depth=2", "--set", "max_epochs=1",
+        "--set", "input_shape=(16,16,16)", "--set", "random_state=0", "-q"]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    images = folder / "images"
+    images.mkdir()
+    X, y, masks, pathology = make_blob_volumes(n_samples=8, size=16)
+    pets, mask_paths = write_cohort(images, X, masks)
+    manifest = folder / "cohort.csv"
+    with open(manifest, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["patient_id", "pet_path", "mask_path", "pathology", "outcome"])
+        for i, pet in enumerate(pets):
+            mask = os.path.relpath(mask_paths[i], folder) if i != 3 else ""
+            outcome = "" if i == 5 else ("relapse" if y[i] else "control")
+            writer.writerow([f"P{i:02d}", os.path.relpath(pet, folder), mask, pathology[i],
+                             outcome])
+    model = folder / "model.pt"
+    assert main(["fit", str(manifest), "--model", str(model), *FAST]) == 0
+    return folder, manifest, model
+
+
+def test_fit_predict_evaluate_end_to_end(workspace, capsys):
+    folder, manifest, model = workspace
+    assert model.is_file()
+    out, masks_dir = folder / "predictions.csv", folder / "masks"
+    assert main(["predict", str(model), str(manifest), "--out", str(out),
+                 "--masks-dir", str(masks_dir), "-q"]) == 0
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["patient_id"] for r in rows] == [f"P{i:02d}" for i in range(8)]
+    assert set(rows[0]) >= {"predicted_outcome", "probability_relapse", "predicted_pathology",
+                            "predicted_mask_path"}
+    assert {r["predicted_outcome"] for r in rows} <= {"control", "relapse"}
+    assert sorted(os.listdir(masks_dir)) == [f"P{i:02d}_seg.nii.gz" for i in range(8)]
+    metrics_path = folder / "metrics.json"
+    capsys.readouterr()
+    assert main(["evaluate", str(model), str(manifest), "--json", str(metrics_path),
+                 "-q"]) == 0
+    table = capsys.readouterr().out
+    assert "auc" in table and "dice" in table and "pathology_accuracy" in table
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["n_patients"] == 8 and metrics["n_outcomes"] == 7 and metrics["n_masks"] == 7
+    assert 0 <= metrics["accuracy"] <= 1 and 0 <= metrics["dice"] <= 1
+    assert not [p for p in os.listdir(folder) if p.endswith(".tmp")]
+
+
+def test_user_errors_exit_2_with_one_line(workspace, tmp_path, capsys):
+    folder, manifest, model = workspace
+    cases = [
+        (["fit", str(tmp_path / "absent.csv"), "--model", str(tmp_path / "m.pt")],
+         "absent.csv"),
+        (["fit", str(manifest), "--model", str(tmp_path / "m.pt"), "--set", "lamda=0.3"],
+         "unknown parameter"),
+        (["fit", str(manifest), "--model", str(tmp_path / "m.pt"), "--set", "lam=2", "-q"],
+         "lam must be in"),
+        (["predict", str(tmp_path / "none.pt"), str(manifest), "--out", "x.csv"], "none.pt"),
+        (["predict", str(model), str(manifest), "--out", str(tmp_path / "no" / "p.csv")],
+         "folder does not exist"),
+    ]
+    for argv, needle in cases:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert needle in err and "Traceback" not in err, err
+        assert len(err.splitlines()) == 1, err
+    duplicate = tmp_path / "dup.csv"
+    text = manifest.read_text().splitlines()
+    duplicate.write_text("\n".join([*text, text[1]]) + "\n")
+    os.symlink(folder / "images", tmp_path / "images")
+    assert main(["evaluate", str(model), str(duplicate)]) == 2
+    assert "duplicate id" in capsys.readouterr().err
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("\n".join([text[0], text[1].rsplit(",", 1)[0] + ",relapsed"]) + "\n")
+    assert main(["evaluate", str(model), str(unknown), "-q"]) == 2
+    assert "'relapsed' is not one of the model's classes" in capsys.readouterr().err
+
+
+def test_help_explains_the_manifest_and_gives_examples(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "patient_id,pet_path,mask_path,pathology,outcome" in text
+    assert "petmtl fit train.csv --model model.pt" in text
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    assert "--masks-dir" in capsys.readouterr().out
+
+
+def test_console_script_runs_in_a_subprocess(workspace):
+    folder, manifest, model = workspace
+    exe = shutil.which("petmtl")
+    command = [exe] if exe else [sys.executable, "-m", "petmtl.cli"]
+    out = folder / "sub.csv"
+    done = subprocess.run([*command, "predict", str(model), str(manifest), "--out", str(out),
+                           "-q"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert out.is_file() and "8 predictions written" in done.stdout
+    bad = subprocess.run([*command, "evaluate", str(model), str(folder / "nope.csv")],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "nope.csv" in bad.stderr
