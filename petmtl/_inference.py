@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ._data import VolumeDataset
+from ._runtime import resolve_memory_format
 from .training import autocast_dtype
 
 
@@ -39,6 +40,8 @@ def predict_outputs(estimator, volumes: np.ndarray, output: str) -> np.ndarray:
     """
     module = estimator.module_
     module.eval()
+    memory_format = resolve_memory_format(getattr(estimator, "memory_format", "auto"),
+                                          estimator.device_)
     device = estimator.device_
     loader = DataLoader(VolumeDataset(volumes), batch_size=2 * estimator.batch_size,
                         num_workers=getattr(volumes, "num_workers", 0))
@@ -47,6 +50,7 @@ def predict_outputs(estimator, volumes: np.ndarray, output: str) -> np.ndarray:
     for batch in loader:
         image = batch["image"].to(device, non_blocking=True)
         image = (image - estimator.intensity_shift_) / estimator.intensity_scale_
+        image = image.contiguous(memory_format=memory_format)
         with torch.autocast(device.type, dtype=dtype or torch.float32,
                             enabled=dtype is not None):
             out = module(image)[output]
