@@ -1,0 +1,233 @@
+"""Visual explanations of the W-Net's decisions: Grad-CAM at every scale (paper figure 4).
+
+Grad-CAM (Selvaraju et al.) weights each channel ``k`` of a feature map ``A`` by the spatial
+mean of the gradient of a class score ``s`` with respect to it, ``w_k = mean(ds / dA_k)``,
+and keeps the positive part of the weighted sum, ``ReLU(sum_k w_k A_k)``: the regions whose
+features push the score up. :func:`grad_cam` computes this map for the outcome (T4) or the
+pathology (T3) head at any scale of the network, the levels of the shared encoder and of the
+segmentation decoder, brings it back to the input's grid by trilinear interpolation and
+scales each map to [0, 1] so that 1 (hot) marks the most important voxel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.utils.validation import check_is_fitted
+
+from ._validation import check_volumes
+
+__all__ = ["grad_cam", "scale_names"]
+
+TARGETS = ("outcome", "pathology")
+
+
+def scale_names(estimator) -> list[str]:
+    """Names of the scales at which :func:`grad_cam` can explain a fitted estimator.
+
+    The scales follow the U of the network from the input down and back up: the encoder
+    levels shallowest first (``"encoder_0"`` ... ``"encoder_{depth-1}"``, the last one being
+    the bottleneck), then, when the segmentation task is enabled, the segmentation decoder
+    levels deepest first (``"segmentation_0"`` ... ``"segmentation_{depth-2}"``, the last one
+    at full resolution). An integer ``scale`` passed to :func:`grad_cam` indexes this list,
+    so with the paper's ``depth=5`` the paper's scales 4, 5 and 6 are indices 3, 4 and 5.
+
+    Parameters
+    ----------
+    estimator : MultiTaskPETEstimator
+        A fitted estimator.
+
+    Returns
+    -------
+    names : list of str
+    """
+    check_is_fitted(estimator)
+    module = estimator.module_
+    names = [f"encoder_{k}" for k in range(module.depth)]
+    if module.segmentation is not None:
+        names += [f"segmentation_{k}" for k in range(module.depth - 1)]
+    return names
+
+
+def _resolve_scales(estimator, scale) -> list[str]:
+    names = scale_names(estimator)
+    if isinstance(scale, str):
+        if scale == "all":
+            return names
+        if scale in names:
+            return [scale]
+        hint = ("; the segmentation task is disabled, so there are no decoder scales"
+                if scale.startswith("segmentation_") else "")
+        raise ValueError(f"scale must be 'all', an int in [0, {len(names) - 1}] or one of "
+                         f"{names}; got {scale!r}{hint}")
+    if isinstance(scale, (int, np.integer)) and not isinstance(scale, bool):
+        if -len(names) <= scale < len(names):
+            return [names[int(scale)]]
+        raise ValueError(f"scale must be 'all', an int in [0, {len(names) - 1}] or one of "
+                         f"{names}; got {scale!r}")
+    raise TypeError(f"scale must be 'all', an int or a scale name (str); got {scale!r} of "
+                    f"type {type(scale).__name__}")
+
+
+def _class_scores(logits: torch.Tensor, class_index, n_classes: int) -> torch.Tensor:
+    """Score of the explained class for each sample, from (n,) or (n, k) logits."""
+    if logits.ndim == 1 or logits.shape[1] == 1:  # binary head: one logit for class 1
+        logit = logits.reshape(-1)
+        positive = (logit > 0) if class_index is None else torch.full_like(
+            logit, bool(class_index), dtype=torch.bool)
+        return torch.where(positive, logit, -logit)
+    if class_index is None:
+        chosen = logits.argmax(dim=1)
+    else:
+        chosen = torch.full((len(logits),), int(class_index), device=logits.device)
+    return logits.gather(1, chosen[:, None])[:, 0]
+
+
+def _check_class_index(class_index, n_classes: int, target: str):
+    if class_index is None:
+        return None
+    if isinstance(class_index, bool) or not isinstance(class_index, (int, np.integer)):
+        raise TypeError(f"class_index must be None or an int; got {class_index!r} of type "
+                        f"{type(class_index).__name__}")
+    if not 0 <= class_index < n_classes:
+        raise ValueError(f"class_index must be in [0, {n_classes - 1}] for target={target!r} "
+                         f"({n_classes} classes); got {class_index!r}")
+    return int(class_index)
+
+
+def grad_cam(
+    estimator,
+    X,
+    *,
+    target: str = "outcome",
+    scale: str | int = "all",
+    class_index: int | None = None,
+    batch_size: int | None = None,
+) -> np.ndarray | dict[str, np.ndarray]:
+    """Grad-CAM heatmaps of the outcome or pathology head at one or all scales.
+
+    Parameters
+    ----------
+    estimator : MultiTaskPETEstimator
+        A fitted estimator; its network runs on ``estimator.device_`` (CPU or GPU).
+    X : array-like of shape (n, D, H, W) or (n, 1, D, H, W)
+        PET volumes, in the units the estimator was fitted on.
+    target : {"outcome", "pathology"}, default="outcome"
+        Head to explain: T4 (outcome) or T3 (pathology, needs the pathology task).
+    scale : "all", int or str, default="all"
+        ``"all"`` for every scale, or one scale by name or by index into
+        :func:`scale_names` (encoder levels shallowest first, then segmentation decoder levels
+        deepest first; negative indices count from the end).
+    class_index : int or None, default=None
+        Index of the class to explain, into ``estimator.classes_`` for the outcome and into
+        ``estimator.pathology_classes_`` for the pathology. None explains the predicted class
+        of each sample. For a binary head the score is the logit for class 1 and minus the
+        logit for class 0.
+    batch_size : int or None, default=None
+        Volumes per forward/backward pass; None uses the estimator's ``batch_size``.
+
+    Returns
+    -------
+    heatmaps : ndarray of float32, shape (n, D, H, W), or dict of str to such arrays
+        One array for a single scale; a dict keyed by scale name for ``scale="all"``. Each
+        map is ``ReLU(sum_k w_k A_k)`` upsampled trilinearly to the input's spatial shape and
+        divided by its maximum, so values lie in [0, 1] and 1 marks the most important voxel
+        (hot = important). A map with no positive evidence is all zeros.
+
+    Raises
+    ------
+    ValueError
+        If ``target`` is unknown or its head is disabled, or ``scale`` or ``class_index``
+        is out of range.
+    TypeError
+        If ``scale``, ``class_index`` or ``batch_size`` has the wrong type.
+    sklearn.exceptions.NotFittedError
+        If the estimator is not fitted.
+
+    Notes
+    -----
+    The network is run in evaluation mode (dropout off, batch-norm running statistics) and
+    in float32 even when the estimator uses mixed precision. Inputs whose sides are not a
+    multiple of ``2 ** (depth - 1)`` are zero-padded by the network; the maps are upsampled to
+    the padded grid and then cropped, so they stay aligned with the input voxels.
+
+    Examples
+    --------
+    >>> from petmtl.explain import grad_cam  # doctest: +SKIP
+    >>> maps = grad_cam(est, X[:2], target="outcome")  # doctest: +SKIP
+    >>> sorted(maps)[:2], maps["encoder_0"].shape  # doctest: +SKIP
+    (['encoder_0', 'encoder_1'], (2, 32, 32, 32))
+    """
+    check_is_fitted(estimator)
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}; got {target!r}")
+    module = estimator.module_
+    if target == "pathology":
+        if module.pathology is None:
+            raise ValueError("target='pathology' but the estimator's pathology task is "
+                             f"disabled (tasks={tuple(estimator.tasks)!r}); refit with "
+                             "'pathology' in tasks or use target='outcome'")
+        n_classes = len(estimator.pathology_classes_)
+    else:
+        n_classes = len(estimator.classes_)
+    class_index = _check_class_index(class_index, n_classes, target)
+    scales = _resolve_scales(estimator, scale)
+    if batch_size is None:
+        batch_size = int(estimator.batch_size)
+    elif isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise TypeError(f"batch_size must be None or an int >= 1; got {batch_size!r}")
+    elif batch_size < 1:
+        raise ValueError(f"batch_size must be None or an int >= 1; got {batch_size!r}")
+
+    volumes = check_volumes(X, getattr(estimator, "volume_shape", None))
+    spatial = volumes.shape[1:]
+    device = estimator.device_
+    was_training = module.training
+    module.eval()
+    maps = {name: np.empty(volumes.shape, np.float32) for name in scales}
+    try:
+        for start in range(0, len(volumes), batch_size):
+            chunk = torch.from_numpy(np.ascontiguousarray(volumes[start:start + batch_size]))
+            image = chunk[:, None].to(device=device, dtype=torch.float32)
+            image = (image - estimator.intensity_shift_) / estimator.intensity_scale_
+            batch_maps = _batch_cam(module, image, target, class_index, n_classes, scales,
+                                    spatial)
+            for name, value in batch_maps.items():
+                maps[name][start:start + len(chunk)] = value
+    finally:
+        module.train(was_training)
+    if isinstance(scale, str) and scale == "all":
+        return maps
+    return maps[scales[0]]
+
+
+def _batch_cam(module, image: torch.Tensor, target: str, class_index, n_classes: int,
+               scales: Sequence[str], spatial: tuple[int, ...]) -> dict[str, np.ndarray]:
+    with torch.enable_grad(), torch.autocast(image.device.type, enabled=False):
+        out = module(image, return_intermediates=True)
+        feats = {f"encoder_{k}": a for k, a in enumerate(out["encoder"])}
+        for k, a in enumerate(out.get("segmentation_levels", [])):
+            feats[f"segmentation_{k}"] = a
+        score = _class_scores(out[target].float(), class_index, n_classes)
+        chosen = [feats[name] for name in scales]
+        grads = torch.autograd.grad(score.sum(), chosen, allow_unused=True)
+    padded = tuple(int(s + (-s) % module.divisor) for s in spatial)
+    crop = (slice(None), slice(0, spatial[0]), slice(0, spatial[1]), slice(0, spatial[2]))
+    result = {}
+    for name, act, grad in zip(scales, chosen, grads, strict=True):
+        act = act.detach().float()
+        if grad is None:  # the target does not depend on this scale
+            result[name] = np.zeros((len(image), *spatial), np.float32)
+            continue
+        weights = grad.float().mean(dim=(2, 3, 4), keepdim=True)
+        cam = F.relu((weights * act).sum(dim=1, keepdim=True))
+        cam = F.interpolate(cam, size=padded, mode="trilinear", align_corners=False)[:, 0]
+        cam = cam[crop].clamp_min(0.0)
+        peak = cam.flatten(1).amax(dim=1).clamp_min(torch.finfo(torch.float32).tiny)
+        cam = torch.where((peak > 1e-12)[:, None, None, None],
+                          cam / peak[:, None, None, None], torch.zeros_like(cam))
+        result[name] = cam.clamp(0.0, 1.0).cpu().numpy()
+    return result
