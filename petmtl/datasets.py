@@ -248,37 +248,33 @@ def make_pet_cohort(
     cohort : sklearn.utils.Bunch
         With keys:
 
-        ``X`` : ndarray of float32, shape (n_samples, nx, ny, nz)
-            PET volumes in SUV (g/ml), non-negative.
-        ``y`` : ndarray of int64, shape (n_samples,)
-            Outcome, 1 = poor outcome, 0 = good, -1 = unknown.
-        ``masks`` : ndarray of uint8, shape (n_samples, nx, ny, nz)
-            Tumour (MTV) masks; all zero where ``mask_available`` is False.
-        ``mask_available`` : ndarray of bool, shape (n_samples,)
-        ``pathology`` : ndarray of object, shape (n_samples,)
-            ``"lung"``, ``"esophagus"`` or None when unknown.
-        ``patient_id`` : ndarray of str, shape (n_samples,)
-            ``"sub-001"``, ``"sub-002"``, ...
-        ``spacing`` : tuple of 3 float
-            Voxel size in mm along (x, y, z).
-        ``feature_names`` : tuple of str
-            Names of the hidden features.
-        ``features`` : ndarray of float64, shape (n_samples, 9)
-            Hidden features (only with ``return_features``): tumour volume (ml, nominal
-            volume of the tumour's core ellipsoid), tumour uptake (SUV, before texture,
-            necrosis and PSF), heterogeneity, necrosis depth, peritumoral halo amplitude
-            (SUV), number of satellite nodules, marrow SUV, liver SUV, number of distant nodes.
-        ``logit`` : ndarray of float64, shape (n_samples,)
-            Noiseless latent logit ``eta`` (only with ``return_features``).
-        ``feature_groups`` : dict
-            ``{"tumour": [...], "peritumoral": [...], "global": [...]}`` feature names
-            (only with ``return_features``).
-        ``anatomy`` : ndarray of uint8, shape (n_samples, nx, ny, nz)
-            Organ labels before the tumour is drawn (only with ``return_anatomy``).
-        ``anatomy_labels`` : dict
-            Organ name to label value (only with ``return_anatomy``).
-        ``DESCR`` : str
-            Description of the generating mechanism.
+        - ``X`` (ndarray of float32, shape (n_samples, nx, ny, nz)) PET volumes in SUV
+          (g/ml), non-negative.
+        - ``y`` (ndarray of int64, shape (n_samples,)) Outcome, 1 = poor outcome, 0 = good,
+          -1 = unknown.
+        - ``masks`` (ndarray of uint8, shape (n_samples, nx, ny, nz)) Tumour (MTV) masks;
+          all zero where ``mask_available`` is False.
+        - ``mask_available`` (ndarray of bool, shape (n_samples,))
+        - ``pathology`` (ndarray of object, shape (n_samples,)) ``"lung"``, ``"esophagus"``
+          or None when unknown.
+        - ``patient_id`` (ndarray of str, shape (n_samples,)) ``"sub-001"``, ``"sub-002"``,
+          ...
+        - ``spacing`` (tuple of 3 float) Voxel size in mm along (x, y, z).
+        - ``feature_names`` (tuple of str) Names of the hidden features.
+        - ``features`` (ndarray of float64, shape (n_samples, 9)) Hidden features (only with
+          ``return_features``): tumour volume (ml, nominal volume of the tumour's core
+          ellipsoid), tumour uptake (SUV, before texture, necrosis and PSF), heterogeneity,
+          necrosis depth, peritumoral halo amplitude (SUV), number of satellite nodules,
+          marrow SUV, liver SUV, number of distant nodes.
+        - ``logit`` (ndarray of float64, shape (n_samples,)) Noiseless latent logit ``eta``
+          (only with ``return_features``).
+        - ``feature_groups`` (dict) ``{"tumour": [...], "peritumoral": [...], "global":
+          [...]}`` feature names (only with ``return_features``).
+        - ``anatomy`` (ndarray of uint8, shape (n_samples, nx, ny, nz)) Organ labels before
+          the tumour is drawn (only with ``return_anatomy``).
+        - ``anatomy_labels`` (dict) Organ name to label value (only with
+          ``return_anatomy``).
+        - ``DESCR`` (str) Description of the generating mechanism.
 
     Raises
     ------
