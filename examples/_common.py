@@ -16,8 +16,9 @@ import numpy as np
 
 def make_parser(doc: str) -> argparse.ArgumentParser:
     """Parser with the options every example shares: --out, --quick, --random-state."""
-    lines = [line for line in doc.strip().splitlines() if line.strip()]
-    parser = argparse.ArgumentParser(description=lines[0])
+    # sphinx-gallery runs the examples without their module docstring
+    lines = [line for line in (doc or "").strip().splitlines() if line.strip()]
+    parser = argparse.ArgumentParser(description=lines[0] if lines else None)
     parser.add_argument("--out", default="results", help="output folder (default: results)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny settings for a smoke run (seconds)")
