@@ -95,3 +95,15 @@ def _write_cli_help() -> None:
 
 
 _write_cli_help()
+
+
+def _skip_routing_methods(app, what, name, obj, skip, options):
+    """Skip scikit-learn's generated ``set_*_request`` methods (their docstrings link to
+    sklearn's own glossary, which this build does not have)."""
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_routing_methods)
