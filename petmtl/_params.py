@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import numbers
+import os
 
 from .losses import AUXILIARY_TASKS, TASKS
 from .network import OUTCOME_FEATURES
@@ -15,6 +17,8 @@ def _check_number(params: dict, name: str, kind, low, high, *, low_open=False,
     if isinstance(value, bool) or not isinstance(value, kind):
         expected = "an integer" if kind is numbers.Integral else "a number"
         raise TypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
     below = value <= low if low_open else value < low
     above = high is not None and (value >= high if high_open else value > high)
     if below or above:
@@ -66,24 +70,50 @@ def validate_params(params: dict) -> None:
         if bad:
             raise ValueError(f"task_weights keys must be among {TASKS}, got {bad}")
         for key, value in weights.items():
-            if isinstance(value, bool) or not isinstance(value, Real) or value < 0:
+            if (isinstance(value, bool) or not isinstance(value, Real)
+                    or not math.isfinite(value) or value < 0):
                 raise ValueError(f"task_weights[{key!r}] must be a number >= 0, got {value!r}")
     scale = params["intensity_scale"]
     if not (scale is None or scale == "auto"
-            or (isinstance(scale, Real) and not isinstance(scale, bool) and scale > 0)):
+            or (isinstance(scale, Real) and not isinstance(scale, bool)
+                and math.isfinite(scale) and scale > 0)):
         raise ValueError(f"intensity_scale must be 'auto', None or a positive number, "
                          f"got {scale!r}")
     if params["amp"] not in ("auto", True, False):
         raise ValueError(f"amp must be 'auto', True or False, got {params['amp']!r}")
     shape = params["volume_shape"]
-    if shape is not None and (len(shape) != 3 or not all(
+    if shape is not None and (not isinstance(shape, (tuple, list)) or len(shape) != 3 or not all(
             isinstance(s, Integral) and s > 0 for s in shape)):
         raise ValueError(f"volume_shape must be None or 3 positive integers, got {shape!r}")
     if not isinstance(params["augment"], bool):
         raise TypeError(f"augment must be a bool, got {params['augment']!r}")
     if not isinstance(params["early_stopping"], bool):
         raise TypeError(f"early_stopping must be a bool, got {params['early_stopping']!r}")
+    _check_checkpointing(params)
     _check_path_input(params)
+
+
+def _check_checkpointing(params: dict) -> None:
+    if "checkpoint_every" in params:
+        _check_number(params, "checkpoint_every", numbers.Integral, 1, None)
+    if not isinstance(params.get("warm_start", False), bool):
+        raise TypeError(f"warm_start must be a bool, got {params['warm_start']!r}")
+    for name in ("checkpoint_path", "resume"):
+        value = params.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+            raise TypeError(f"{name} must be None or a file path (str or os.PathLike), "
+                            f"got {value!r} ({type(value).__name__})")
+        if os.path.isdir(value):
+            raise ValueError(f"{name}={os.fspath(value)!r} is a directory; give a file path")
+    path = params.get("checkpoint_path")
+    if path is not None:
+        folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+        if not os.path.isdir(folder):
+            raise ValueError(f"checkpoint_path={os.fspath(path)!r}: folder {folder!r} "
+                             "does not exist")
+
 
 def _check_path_input(params: dict) -> None:
     if "spacing" not in params:

@@ -11,13 +11,13 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from . import _inference, _paths
+from . import _checkpoint, _inference, _paths
 from ._data import VolumeDataset
 from ._params import validate_params
 from ._validation import check_labels
 from .losses import TASKS, task_weights
 from .network import MultiTaskWNet
-from .training import TrainingSetup, autocast_dtype, fit_loop
+from .training import TrainingSetup, autocast_dtype
 
 
 class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
@@ -88,6 +88,18 @@ class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
     random_state : int, RandomState or None, default=None
         Seeds weights, splits, shuffling, dropout and augmentation: the same
         value gives bit-identical models on the CPU.
+    checkpoint_path : str, os.PathLike or None, default=None
+        Checkpoint file written atomically every ``checkpoint_every`` epochs and
+        at the end (weights, optimizer, epochs, early stopping, RNG states,
+        ``history``; loadable with ``torch.load(weights_only=True)``).
+    checkpoint_every : int, default=1
+    warm_start : bool, default=False
+        Continue the previous fit (weights, optimizer, epoch counter, early
+        stopping); ``max_epochs`` counts all epochs of the run.
+    resume : str, os.PathLike or None, default=None
+        Continue the run saved in this checkpoint (same data and architecture;
+        on the CPU, bit-identical to an uninterrupted run). Overrides
+        ``warm_start``. See the Reliability page of the docs.
     spacing : float or tuple of 3 float, default=2.0
         Path input only: voxel size (mm) every file is resampled to, after
         reorientation to RAS+ (trilinear for PET, nearest for masks).
@@ -133,6 +145,7 @@ class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
                  early_stopping=True, validation_fraction=0.2, n_iter_no_change=20,
                  augment=True, intensity_scale="auto", dice_smooth=1.0, seg_bce_weight=0.5,
                  volume_shape=None, device="auto", amp="auto", verbose=0, random_state=None,
+                 checkpoint_path=None, checkpoint_every=1, warm_start=False, resume=None,
                  spacing=2.0, input_shape=(64, 64, 64), crop_center="body", num_workers=0):
         self.lam = lam
         self.task_weights = task_weights
@@ -158,6 +171,10 @@ class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.amp = amp
         self.verbose = verbose
         self.random_state = random_state
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
+        self.warm_start = warm_start
+        self.resume = resume
         self.spacing = spacing
         self.input_shape = input_shape
         self.crop_center = crop_center
@@ -224,9 +241,10 @@ class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.intensity_shift_, self.intensity_scale_ = _intensity_parameters(
             X, self.intensity_scale)
 
+        start = _checkpoint.starting_point(self, n, spatial)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        train_idx, valid_idx = self._split(outcome, rng)
+        train_idx, valid_idx = start.split() if start else self._split(outcome, rng)
         datasets = [VolumeDataset(X, idx, mask_array, mask_known, pathology_codes, outcome)
                     for idx in (train_idx, valid_idx)]
         devices = [self.device_] if self.device_.type == "cuda" else []
@@ -246,7 +264,7 @@ class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
                 augment=self.augment, dice_smooth=self.dice_smooth,
                 seg_bce_weight=self.seg_bce_weight, verbose=self.verbose,
                 generator=generator)
-            self.history_, self.best_epoch_ = fit_loop(self.module_, optimizer, *loaders, setup)
+            _checkpoint.train(self, optimizer, loaders, setup, start, (train_idx, valid_idx))
         self.module_.eval()
         return self
 
@@ -292,7 +310,8 @@ class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"X has {int(np.prod(volumes.shape[1:]))} features, but "
                 f"MultiTaskPETEstimator is expecting {self.n_features_in_} features as input")
-        return _inference.predict_outputs(self, volumes, output)
+        with _checkpoint.memory_guard(self, "prediction", volumes.shape[1:]):
+            return _inference.predict_outputs(self, volumes, output)
 
     def decision_function(self, X) -> np.ndarray:
         """Outcome logit of each volume, shape (n,); positive favours ``classes_[1]``."""

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import math
+import signal
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,6 +16,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 from tqdm.auto import tqdm
 
+from .exceptions import TrainingDivergedError
 from .losses import multitask_loss, soft_dice
 
 
@@ -85,9 +89,31 @@ def _autocast(setup: TrainingSetup):
                           enabled=setup.autocast_dtype is not None)
 
 
+def check_finite_loss(loss: float, terms: Mapping[str, float], *, epoch: int,
+                      phase: str = "training") -> None:
+    """Raise :class:`~petmtl.exceptions.TrainingDivergedError` naming the task
+    whose loss is NaN or infinite (``"total"`` if only the weighted sum is)."""
+    if math.isfinite(loss):
+        return
+    bad = [name for name, value in terms.items() if not math.isfinite(value)]
+    task = bad[0] if bad else "total"
+    raise TrainingDivergedError(
+        f"training diverged: the {task!r} loss became {loss if not bad else terms[task]!r} "
+        f"during the {phase} of epoch {epoch}"
+        + (f" (non-finite tasks: {bad})" if len(bad) > 1 else "")
+        + "; try a smaller learning_rate, intensity_scale='auto', or amp=False",
+        task=task, epoch=epoch, phase=phase)
+
+
 def train_epoch(module: nn.Module, loader, optimizer: torch.optim.Optimizer,
-                setup: TrainingSetup) -> dict[str, float]:
-    """Run one epoch of training; return the mean loss and mean of each term."""
+                setup: TrainingSetup, *, epoch: int = 0,
+                stop_requested: Callable[[], bool] | None = None) -> dict[str, float]:
+    """Run one epoch of training; return the mean loss and mean of each term.
+
+    A non-finite loss raises :class:`~petmtl.exceptions.TrainingDivergedError`
+    before the optimizer step; ``stop_requested()`` true after a batch raises
+    KeyboardInterrupt (a deferred Ctrl-C).
+    """
     module.train()
     sums: dict[str, float] = {}
     count = 0
@@ -100,18 +126,23 @@ def train_epoch(module: nn.Module, loader, optimizer: torch.optim.Optimizer,
         loss, terms = multitask_loss(outputs, batch, setup.weights,
                                      dice_smooth=setup.dice_smooth,
                                      seg_bce_weight=setup.seg_bce_weight)
+        loss_value = float(loss.detach())
+        check_finite_loss(loss_value, terms, epoch=epoch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         n = len(batch["image"])
         count += n
-        for name, value in {"loss": float(loss.detach()), **terms}.items():
+        for name, value in {"loss": loss_value, **terms}.items():
             sums[name] = sums.get(name, 0.0) + value * n
+        if stop_requested is not None and stop_requested():
+            raise KeyboardInterrupt
     return {name: value / count for name, value in sums.items()}
 
 
 @torch.inference_mode()
-def evaluate(module: nn.Module, loader, setup: TrainingSetup) -> dict[str, float]:
+def evaluate(module: nn.Module, loader, setup: TrainingSetup, *,
+             epoch: int = 0) -> dict[str, float]:
     """Validation losses and metrics: outcome AUC and accuracy, Dice, pathology accuracy."""
     module.eval()
     sums: dict[str, float] = {}
@@ -124,6 +155,7 @@ def evaluate(module: nn.Module, loader, setup: TrainingSetup) -> dict[str, float
         loss, terms = multitask_loss(outputs, batch, setup.weights,
                                      dice_smooth=setup.dice_smooth,
                                      seg_bce_weight=setup.seg_bce_weight)
+        check_finite_loss(float(loss), terms, epoch=epoch, phase="validation")
         n = len(batch["image"])
         count += n
         for name, value in {"loss": float(loss), **terms}.items():
@@ -153,12 +185,103 @@ def evaluate(module: nn.Module, loader, setup: TrainingSetup) -> dict[str, float
     return metrics
 
 
+@dataclass
+class LoopState:
+    """Progress of a training run: what checkpoints save and resuming restores.
+
+    Attributes
+    ----------
+    epoch : int
+        Completed epochs.
+    history : list of dict
+        One record per completed epoch (see :func:`fit_loop`).
+    best_loss : float
+        Lowest validation loss so far (inf without validation).
+    best_epoch : int
+        Epoch of ``best_loss`` (0 when none).
+    best_state : dict or None
+        A copy of the module's state dict at ``best_epoch``.
+    interrupted : bool
+        Set when the last :func:`fit_loop` call ended on a KeyboardInterrupt.
+    """
+
+    epoch: int = 0
+    history: list = field(default_factory=list)
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    best_state: dict | None = None
+    interrupted: bool = False
+
+    def finished(self, setup: TrainingSetup) -> bool:
+        """True once ``max_epochs`` ran or early stopping's patience is spent."""
+        if self.epoch >= setup.max_epochs:
+            return True
+        validated = bool(self.history) and "valid_loss" in self.history[-1]
+        return validated and self.epoch - self.best_epoch >= setup.n_iter_no_change
+
+
+class DeferredInterrupt:
+    """Context manager turning the first Ctrl-C into a flag checked between batches.
+
+    A second Ctrl-C interrupts at once. Only installed in the main thread and
+    when SIGINT has Python's default handler (a user's own handler is kept).
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> DeferredInterrupt:
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def __exit__(self, *exc_info) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
+def restore_best(module: nn.Module, state: LoopState) -> int:
+    """Load the best weights into ``module`` (if any) and return the epoch they are from."""
+    if state.best_state is not None:
+        module.load_state_dict(state.best_state)
+        return state.best_epoch
+    return state.epoch
+
+
 def fit_loop(module: nn.Module, optimizer: torch.optim.Optimizer, train_loader,
-             valid_loader, setup: TrainingSetup) -> tuple[list[dict], int]:
+             valid_loader, setup: TrainingSetup, *, state: LoopState | None = None,
+             on_epoch_end: Callable[[LoopState, bool], None] | None = None,
+             ) -> tuple[list[dict], int]:
     """Train with early stopping on the validation loss; restore the best weights.
 
     Without a validation loader every one of ``max_epochs`` epochs runs and the
     last weights are kept.
+
+    Faults: a KeyboardInterrupt (the first Ctrl-C is deferred to the end of the
+    current batch) ends the loop early with ``state.interrupted`` set and the
+    best weights restored; a non-finite loss restores the best weights and
+    raises :class:`~petmtl.exceptions.TrainingDivergedError`; any other error
+    also restores the best weights before propagating.
+
+    Parameters
+    ----------
+    state : LoopState, optional
+        Progress to continue from (resume / warm start); updated in place.
+    on_epoch_end : callable, optional
+        ``on_epoch_end(state, last)`` after every completed epoch, with the
+        module still holding that epoch's weights (for checkpoints); ``last``
+        is True on the final epoch of the run.
 
     Returns
     -------
@@ -170,31 +293,42 @@ def fit_loop(module: nn.Module, optimizer: torch.optim.Optimizer, train_loader,
     best_epoch : int
         Epoch (1-based) whose weights the module holds.
     """
-    history: list[dict] = []
-    best_loss, best_epoch, best_state = np.inf, 0, None
-    bar = tqdm(range(1, setup.max_epochs + 1), disable=not setup.verbose, unit="epoch",
-               desc="petmtl fit", leave=True)
-    for epoch in bar:
-        start = time.perf_counter()
-        record = {"epoch": epoch}
-        record.update({f"train_{k}": v for k, v in train_epoch(module, train_loader, optimizer,
-                                                                 setup).items()})
-        if valid_loader is not None:
-            record.update({f"valid_{k}": v for k, v in evaluate(module, valid_loader,
-                                                                 setup).items()})
-        record["duration"] = time.perf_counter() - start
-        history.append(record)
-        monitored = record.get("valid_loss")
-        if monitored is not None and monitored < best_loss:
-            best_loss, best_epoch = monitored, epoch
-            best_state = copy.deepcopy(module.state_dict())
-        bar.set_postfix({k.replace("train_", ""): f"{v:.3f}" for k, v in record.items()
-                         if k.startswith(("train_", "valid_loss", "valid_auc", "valid_dice"))})
-        if monitored is not None and epoch - best_epoch >= setup.n_iter_no_change:
-            break
-    bar.close()
-    if best_state is not None:
-        module.load_state_dict(best_state)
-    else:
-        best_epoch = len(history)
-    return history, best_epoch
+    state = LoopState() if state is None else state
+    state.interrupted = False
+    bar = tqdm(total=setup.max_epochs, initial=min(state.epoch, setup.max_epochs),
+               disable=not setup.verbose, unit="epoch", desc="petmtl fit", leave=True)
+    try:
+        with DeferredInterrupt() as interrupt:
+            while not state.finished(setup):
+                epoch = state.epoch + 1
+                start = time.perf_counter()
+                record = {"epoch": epoch}
+                record.update({f"train_{k}": v for k, v in train_epoch(
+                    module, train_loader, optimizer, setup, epoch=epoch,
+                    stop_requested=interrupt).items()})
+                if valid_loader is not None:
+                    record.update({f"valid_{k}": v for k, v in evaluate(
+                        module, valid_loader, setup, epoch=epoch).items()})
+                record["duration"] = time.perf_counter() - start
+                state.history.append(record)
+                state.epoch = epoch
+                monitored = record.get("valid_loss")
+                if monitored is not None and monitored < state.best_loss:
+                    state.best_loss, state.best_epoch = monitored, epoch
+                    state.best_state = copy.deepcopy(module.state_dict())
+                bar.update(1)
+                bar.set_postfix({k.replace("train_", ""): f"{v:.3f}" for k, v in record.items()
+                                 if k.startswith(("train_", "valid_loss", "valid_auc",
+                                                  "valid_dice"))})
+                if on_epoch_end is not None:
+                    on_epoch_end(state, state.finished(setup) or interrupt.requested)
+                if interrupt.requested:
+                    raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        state.interrupted = True
+    except BaseException:
+        restore_best(module, state)
+        raise
+    finally:
+        bar.close()
+    return state.history, restore_best(module, state)
