@@ -83,3 +83,12 @@ def test_invalid_configuration_errors_name_the_argument():
         MultiTaskWNet(2, 2, outcome_features="radiomics")
     with pytest.raises(ValueError, match=r"\(n, 1, D, H, W\)"):
         MultiTaskWNet(2, 2)(torch.randn(1, 8, 8, 8))
+
+
+def test_segmentation_starts_near_the_tumour_prior():
+    """Regression: starting at p=0.5 everywhere stalled segmentation trained without T1."""
+    torch.manual_seed(0)
+    net = MultiTaskWNet(4, 3, reconstruction=False).eval()
+    with torch.no_grad():
+        p = torch.sigmoid(net(torch.randn(2, 1, 16, 16, 16))["segmentation"])
+    assert p.mean().item() < 0.05

@@ -11,6 +11,7 @@ from .encoder import Encoder
 from .heads import OutcomeHead, PathologyHead, global_average_pool
 
 OUTCOME_FEATURES = ("both", "global", "tumor")
+TUMOR_PRIOR_LOGIT = -4.6  # sigmoid(-4.6) ~ 0.01
 
 
 class MultiTaskWNet(nn.Module):
@@ -64,6 +65,11 @@ class MultiTaskWNet(nn.Module):
         widths = self.encoder.widths
         self.reconstruction = Decoder(widths, 1, norm) if reconstruction else None
         self.segmentation = Decoder(widths, 1, norm) if segmentation else None
+        if self.segmentation is not None:
+            # Tumours fill ~1% of a PET volume. Starting the sigmoid near that prior
+            # instead of 0.5 spares the first epochs the work of switching off the
+            # background, which otherwise stalls segmentation trained without T1.
+            nn.init.constant_(self.segmentation.head.bias, TUMOR_PRIOR_LOGIT)
         self.pathology = (PathologyHead(widths[-1], base_width, n_pathology_outputs, norm, dropout)
                           if n_pathology_outputs else None)
         use_global = outcome_features in ("both", "global")
