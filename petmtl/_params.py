@@ -45,7 +45,8 @@ def validate_params(params: dict) -> None:
     _check_number(params, "verbose", Integral, 0, None)
 
     tasks = params["tasks"]
-    if isinstance(tasks, str) or not all(isinstance(t, str) for t in tasks):
+    if (isinstance(tasks, str) or not isinstance(tasks, (tuple, list))
+            or not all(isinstance(t, str) for t in tasks)):
         raise TypeError(f"tasks must be a tuple of task names among {AUXILIARY_TASKS}, "
                         f"got {tasks!r}")
     unknown = [t for t in tasks if t not in AUXILIARY_TASKS]

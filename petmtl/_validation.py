@@ -58,9 +58,15 @@ def check_volumes(X, volume_shape=None, *, name: str = "X") -> np.ndarray:
         raise TypeError(f"{name} must be an array-like of PET volumes, got None")
     if isinstance(X, np.ndarray) and np.iscomplexobj(X):
         raise ValueError(f"Complex data not supported: {name} has dtype {X.dtype}")
-    array = check_array(X, accept_sparse=False, dtype=(np.float32, np.float64),
-                        allow_nd=True, ensure_all_finite=True, ensure_min_samples=1,
-                        input_name=name)
+    try:
+        array = check_array(X, accept_sparse=False, dtype=(np.float32, np.float64),
+                            allow_nd=True, ensure_all_finite=True, ensure_min_samples=1,
+                            input_name=name)
+    except (ValueError, TypeError) as exc:
+        if name in str(exc):
+            raise
+        # e.g. "Expected 2D array, got scalar array": say which argument it was
+        raise type(exc)(f"{name}: {exc}") from None
     if array.ndim == 5:
         if array.shape[1] != 1:
             raise ValueError(f"{name} with 5 dimensions must have shape (n, 1, D, H, W) "
@@ -132,6 +138,8 @@ def check_labels(labels, n_samples: int, name: str, *, binary: bool):
         if len(kinds) > 1 and not all(issubclass(k, numbers.Number) for k in kinds):
             raise TypeError(f"{name} mixes label types {sorted(k.__name__ for k in kinds)}; "
                             "use one type (all strings or all numbers)")
+        if any(isinstance(v, complex) for v in known.tolist()):
+            raise TypeError(f"{name} must not hold complex numbers")
         if all(isinstance(v, numbers.Number) for v in known.tolist()):
             known = known.astype(np.float64 if any(isinstance(v, float) for v in known.tolist())
                                  else np.int64)

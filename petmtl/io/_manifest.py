@@ -109,6 +109,12 @@ def read_manifest(
     if not os.path.isfile(csv_path):
         raise FileNotFoundError(f"Manifest CSV not found: {csv_path}")
     base = os.path.dirname(os.path.abspath(csv_path))
+    try:
+        with open(csv_path, encoding="utf-8-sig") as f:
+            f.read()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"Manifest {csv_path} is not UTF-8 text ({exc.reason} at byte "
+                         f"{exc.start})") from None
     with open(csv_path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         header = [h.strip() for h in (reader.fieldnames or [])]

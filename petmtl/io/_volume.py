@@ -12,6 +12,7 @@ import nibabel as nib
 import numpy as np
 from nibabel.filebasedimages import ImageFileError
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
+from nibabel.spatialimages import HeaderDataError
 
 PathLike = str | os.PathLike
 
@@ -74,7 +75,7 @@ def _open_nifti(path: PathLike) -> tuple[nib.Nifti1Pair, str]:
     path = _check_exists(path)
     try:
         img = nib.load(path, mmap=False)
-    except (ImageFileError, OSError, EOFError, zlib.error, ValueError) as exc:
+    except (ImageFileError, HeaderDataError, OSError, EOFError, zlib.error, ValueError) as exc:
         raise ValueError(f"Cannot read {path} as a NIfTI image: {exc}") from exc
     if not isinstance(img, nib.Nifti1Pair):
         raise ValueError(
@@ -99,7 +100,7 @@ def _read_array(img: nib.Nifti1Pair, path: str, dtype) -> np.ndarray:
     shape = _squeezed_shape(img.shape, path)
     try:
         data = np.asarray(img.dataobj)
-    except (OSError, EOFError, zlib.error, ValueError) as exc:
+    except (HeaderDataError, OSError, EOFError, zlib.error, ValueError) as exc:
         raise ValueError(f"Cannot read the voxel data of {path} (damaged file?): {exc}") from exc
     data = data.reshape(shape)
     return data.astype(dtype, copy=False) if dtype is not None else data
