@@ -92,6 +92,10 @@ def validate_params(params: dict) -> None:
         raise TypeError(f"early_stopping must be a bool, got {params['early_stopping']!r}")
     _check_checkpointing(params)
     _check_path_input(params)
+    memory_format = params.get("memory_format", "auto")
+    if memory_format not in ("auto", "channels_last", "contiguous"):
+        raise ValueError("memory_format must be 'auto', 'channels_last' or 'contiguous', "
+                         f"got {memory_format!r}")
 
 
 def _check_checkpointing(params: dict) -> None:

@@ -44,6 +44,8 @@ class TrainingSetup:
         >0 shows a progress bar with the live losses.
     generator : torch.Generator
         Source of augmentation randomness.
+    memory_format : torch.memory_format
+        Layout of the input batches; the network should be in the same one.
     """
 
     weights: Mapping[str, float]
@@ -58,6 +60,7 @@ class TrainingSetup:
     seg_bce_weight: float = 0.0
     verbose: int = 0
     generator: torch.Generator = field(default_factory=torch.Generator)
+    memory_format: torch.memory_format = torch.contiguous_format
 
 
 def autocast_dtype(amp, device: torch.device) -> torch.dtype | None:
@@ -70,7 +73,8 @@ def autocast_dtype(amp, device: torch.device) -> torch.dtype | None:
 def to_device(batch: Mapping[str, torch.Tensor], setup: TrainingSetup) -> dict:
     """Move a batch to the device and scale its intensities."""
     moved = {k: v.to(setup.device, non_blocking=True) for k, v in batch.items()}
-    moved["image"] = (moved["image"] - setup.intensity_shift) / setup.intensity_scale
+    image = (moved["image"] - setup.intensity_shift) / setup.intensity_scale
+    moved["image"] = image.contiguous(memory_format=setup.memory_format)
     return moved
 
 
