@@ -170,20 +170,18 @@ def check_masks(masks, n_samples: int, spatial: tuple[int, ...]):
     name = "masks"
     out = np.zeros((n_samples, *spatial), dtype=np.uint8)
     known = np.ones(n_samples, dtype=bool)
-    items = None
     if isinstance(masks, (list, tuple)) or (isinstance(masks, np.ndarray)
-                                             and masks.dtype == object):
+                                             and masks.dtype == object and masks.ndim == 1):
         items = list(masks)
-        if any(item is None for item in items):
-            if len(items) != n_samples:
-                raise ValueError(f"{name} has {len(items)} entries but X has {n_samples} "
-                                 "samples; they must match")
-            for i, item in enumerate(items):
-                if item is None:
-                    known[i] = False
-                else:
-                    out[i] = _check_one_mask(item, spatial, f"{name}[{i}]")
-            return out, known
+        if len(items) != n_samples:
+            raise ValueError(f"{name} has {len(items)} entries but X has {n_samples} "
+                             "samples; they must match")
+        for i, item in enumerate(items):
+            if item is None:
+                known[i] = False
+            else:
+                out[i] = _check_one_mask(item, spatial, f"{name}[{i}]")
+        return out, known
     array = _as_numeric_array(masks, name)
     if array.ndim == 5 and array.shape[1] == 1:
         array = array[:, 0]

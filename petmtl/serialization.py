@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._runtime import resolve_memory_format
+
 FORMAT_NAME = "petmtl"
 FORMAT_VERSION = 1
 
@@ -194,7 +196,10 @@ def estimator_from_state(state: dict[str, Any], *, device=None, source: str = "s
     except RuntimeError as exc:
         raise ValueError(f"{source}: the stored weights do not match the network described by "
                          f"its parameters ({str(exc).splitlines()[0]})") from None
-    estimator.module_ = module.to(target).eval()
+    # The same layout as in fit: convolution kernels differ between layouts in the
+    # last bits, and a loaded model must predict exactly as the saved one did.
+    memory_format = resolve_memory_format(getattr(estimator, "memory_format", "auto"), target)
+    estimator.module_ = module.to(target, memory_format=memory_format).eval()
     estimator.device_ = target
     return estimator
 

@@ -239,3 +239,12 @@ def test_volume_shape_reads_flattened_volumes(blobs):
     est = MultiTaskPETEstimator(**TINY, volume_shape=X.shape[1:]).fit(
         X.reshape(len(X), -1), y, masks=masks, pathology=pathology)
     assert est.segment(X.reshape(len(X), -1)).shape == X.shape
+
+
+def test_object_array_of_masks_without_missing_entries_is_accepted(blobs):
+    """Regression: a CV fold of a partly annotated cohort may hold no None at all."""
+    X, y, masks, pathology = blobs
+    as_objects = np.empty(len(masks), dtype=object)
+    as_objects[:] = list(masks)
+    est = MultiTaskPETEstimator(**TINY).fit(X, y, masks=as_objects, pathology=pathology)
+    assert est.segment(X).shape == X.shape
