@@ -212,3 +212,22 @@ def segment_paths(estimator, X, *, threshold=None, output_dir=None, names=None):
             raise type(exc)(f"segmentation of {path} failed: {exc}") from exc
         results.append(out)
     return results
+
+
+def scaling_parameters(X, scale) -> tuple[float, float]:
+    """Input scaling ``(shift, scale)``: inputs are fed as ``(x - shift) / scale``.
+
+    ``scale="auto"`` standardises with the mean and standard deviation of all
+    training voxels (streamed one file at a time for path input), a number divides
+    by it, and None leaves the values as they are.
+    """
+    if scale is None:
+        return 0.0, 1.0
+    if scale != "auto":
+        return 0.0, float(scale)
+    if not isinstance(X, np.ndarray):
+        return intensity_parameters(X)
+    flat = X.reshape(len(X), -1)
+    mean = float(np.mean([row.mean(dtype=np.float64) for row in flat]))
+    var = float(np.mean([((row - mean) ** 2).mean(dtype=np.float64) for row in flat]))
+    return mean, float(np.sqrt(var)) if var > 0 else 1.0

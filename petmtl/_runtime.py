@@ -93,3 +93,25 @@ def limited_threads() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def resolve_device(device) -> torch.device:
+    """The ``torch.device`` for the estimator's ``device`` parameter.
+
+    ``"auto"`` is CUDA when available, else the CPU; asking for CUDA on a machine
+    without it raises a ValueError naming the parameter.
+    """
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', "
+                         f"got {device!r}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available on this machine; "
+                         "use device='auto' or 'cpu'")
+    return resolved
+

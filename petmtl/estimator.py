@@ -241,11 +241,11 @@ class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
 
         self.volume_shape_ = tuple(int(s) for s in spatial)
         self.n_features_in_ = int(np.prod(spatial))
-        self.device_ = _resolve_device(self.device)
+        self.device_ = _runtime.resolve_device(self.device)
         memory_format = _runtime.resolve_memory_format(self.memory_format, self.device_)
         _runtime.configure_device(self.device_)
         self.task_weights_ = self._resolve_weights(tasks)
-        self.intensity_shift_, self.intensity_scale_ = _intensity_parameters(
+        self.intensity_shift_, self.intensity_scale_ = _paths.scaling_parameters(
             X, self.intensity_scale)
 
         start = _checkpoint.starting_point(self, n, spatial)
@@ -427,31 +427,3 @@ class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
         tags.classifier_tags.multi_class = False  # the outcome is binary, as in the paper
         return tags
 
-
-def _resolve_device(device) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', "
-                         f"got {device!r}") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available on this machine; "
-                         "use device='auto' or 'cpu'")
-    return resolved
-
-
-def _intensity_parameters(X: np.ndarray, scale) -> tuple[float, float]:
-    if scale is None:
-        return 0.0, 1.0
-    if scale != "auto":
-        return 0.0, float(scale)
-    if not isinstance(X, np.ndarray):  # file paths: streamed, one crop at a time
-        return _paths.intensity_parameters(X)
-    flat = X.reshape(len(X), -1)
-    mean = float(np.mean([row.mean(dtype=np.float64) for row in flat]))
-    var = float(np.mean([((row - mean) ** 2).mean(dtype=np.float64) for row in flat]))
-    return mean, float(np.sqrt(var)) if var > 0 else 1.0
