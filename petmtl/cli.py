@@ -12,11 +12,12 @@ import io
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
+
+from ._atomic import atomic_path
 
 MANIFEST_HELP = """\
 The manifest is a CSV file with a header row and one patient per line:
@@ -47,19 +48,9 @@ class UserError(Exception):
 
 # ------------------------------------------------------------------ helpers
 def _atomic_write_text(path: str, text: str) -> str:
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UserError(f"output folder does not exist: {folder}")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path, missing_folder_error=UserError) as tmp, \
+            open(tmp, "w", newline="", encoding="utf-8") as f:
+        f.write(text)
     return path
 
 

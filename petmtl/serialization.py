@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._atomic import atomic_path
 from ._runtime import resolve_memory_format
 
 FORMAT_NAME = "petmtl"
@@ -219,19 +219,8 @@ def _check_header(state, source: str) -> None:
 # ------------------------------------------------------------------------- files
 def _atomic_torch_save(obj: dict, path) -> str:
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"output folder does not exist: {folder}")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path
 
 

@@ -329,3 +329,16 @@ def test_dataset_cache_and_dataloader(tmp_path):
         batches = list(loader)
     assert [tuple(b[0].shape) for b in batches] == [(2, 1, 8, 8, 8)] * 2
     torch.testing.assert_close(batches[0][0][1, 0], torch.from_numpy(first[0]))
+
+
+def test_atomic_path_leaves_no_file_when_the_writer_fails(tmp_path):
+    from petmtl._atomic import atomic_path
+
+    target = tmp_path / "out.csv"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        with open(tmp, "w") as f:
+            f.write("half")
+        raise RuntimeError("disk full")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from .._atomic import atomic_path
 from ._volume import PathLike
 
 MISSING_OUTCOME = -1
@@ -243,16 +243,9 @@ def write_manifest(
         if name in columns:
             columns[name] = ["" if v is None or (not isinstance(v, str) and v == -1) else str(v)
                              for v in columns[name]]
-    fd, tmp = tempfile.mkstemp(dir=base, prefix="." + os.path.basename(path) + ".")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(list(columns))
-            for i in range(n):
-                writer.writerow([columns[c][i] for c in columns])
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(list(columns))
+        for i in range(n):
+            writer.writerow([columns[c][i] for c in columns])
     return path

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 import nibabel as nib
 import numpy as np
 
+from .._atomic import atomic_path
 from ._volume import PathLike, _open_nifti, _squeezed_shape
 
 
@@ -21,21 +21,8 @@ def _nifti_suffix(path: str) -> str:
 
 def _atomic_save(img: nib.Nifti1Image, path: PathLike) -> str:
     path = os.fspath(path)
-    suffix = _nifti_suffix(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"Output folder does not exist: {folder}")
-    fd, tmp = tempfile.mkstemp(
-        dir=folder, prefix="." + os.path.basename(path)[: -len(suffix)] + ".", suffix=suffix
-    )
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=_nifti_suffix(path)) as tmp:
         nib.save(img, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path
 
 
