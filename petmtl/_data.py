@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ._runtime import release_heap
 from .io import prepare_volume
 
 
@@ -56,6 +57,8 @@ class PathVolumes:
                     exc, (ValueError, TypeError, OSError)):
                 raise
             raise type(exc)(f"{path}: {exc}") from exc
+        finally:
+            release_heap()
 
 
 class VolumeDataset(Dataset):

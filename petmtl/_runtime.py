@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 from collections.abc import Iterator
 
@@ -115,3 +117,24 @@ def resolve_device(device) -> torch.device:
                          "use device='auto' or 'cpu'")
     return resolved
 
+
+@functools.cache
+def _malloc_trim():
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl)
+        return None
+
+
+def release_heap() -> None:
+    """Give freed heap memory back to the operating system (glibc only; else a no-op).
+
+    Reading a NIfTI file allocates and frees a few large buffers. glibc raises its
+    mmap threshold after such frees and then keeps the freed heap instead of
+    returning it, so without a trim the peak RSS of a fit on file paths grows with
+    the number of files read (measured: +152 MiB from 50 to 200 files of 64^3).
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)

@@ -46,3 +46,16 @@ def test_thread_limit_outside_dask_keeps_torch_setting():
     with limited_threads():
         pass
     assert torch.get_num_threads() == before
+
+
+def test_release_heap_trims_on_glibc_and_is_a_no_op_elsewhere(monkeypatch):
+    """Regression: path-input fits kept freed NIfTI buffers (peak RSS grew with n)."""
+    from petmtl import _runtime
+
+    calls = []
+    monkeypatch.setattr(_runtime, "_malloc_trim", lambda: calls.append)
+    _runtime.release_heap()
+    assert calls == [0]
+    monkeypatch.setattr(_runtime, "_malloc_trim", lambda: None)
+    _runtime.release_heap()  # nothing to call: must not raise
+    assert calls == [0]
