@@ -18,11 +18,12 @@ def make_loaders(datasets, batch_size: int, generator: torch.Generator, *,
     # path input (PathVolumes) is read by worker processes; arrays in the main process
     workers = getattr(train.X, "num_workers", 0)
     extra = {"num_workers": workers, "persistent_workers": workers > 0}
+    # A last batch of a single volume cannot be batch-normalised in training mode.
+    lone_last_batch = len(train) > batch_size and len(train) % batch_size == 1
     train_loader = DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator,
-                              pin_memory=pin_memory, drop_last=len(train) > batch_size
-                              and len(train) % batch_size == 1, **extra)
+                              pin_memory=pin_memory, drop_last=lone_last_batch, **extra)
     valid_loader = None
-    if valid is not None and len(valid.indices if valid.indices is not None else []) > 0:
+    if valid is not None and len(valid) > 0:
         valid_loader = DataLoader(valid, batch_size=2 * batch_size, shuffle=False,
                                   pin_memory=pin_memory, **extra)
     return train_loader, valid_loader
