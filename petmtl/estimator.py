@@ -252,7 +252,10 @@ class MultiTaskPETEstimator(ClassifierMixin, TransformerMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         train_idx, valid_idx = start.split() if start else self._split(outcome, rng)
-        datasets = [VolumeDataset(X, idx, mask_array, mask_known, pathology_codes, outcome)
+        # No held-out split (early_stopping=False or too few samples): no validation set,
+        # rather than VolumeDataset's default of every sample.
+        datasets = [None if idx is None else
+                    VolumeDataset(X, idx, mask_array, mask_known, pathology_codes, outcome)
                     for idx in (train_idx, valid_idx)]
         devices = [self.device_] if self.device_.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):

@@ -248,3 +248,11 @@ def test_object_array_of_masks_without_missing_entries_is_accepted(blobs):
     as_objects[:] = list(masks)
     est = MultiTaskPETEstimator(**TINY).fit(X, y, masks=as_objects, pathology=pathology)
     assert est.segment(X).shape == X.shape
+
+
+def test_without_early_stopping_every_epoch_runs_and_no_validation_is_done(blobs):
+    """Regression: early_stopping=False validated on the training set and stopped early."""
+    est = fitted(blobs, early_stopping=False, max_epochs=4, n_iter_no_change=1,
+                 learning_rate=1e-6)
+    assert len(est.history_) == 4 and est.best_epoch_ == 4
+    assert not any(key.startswith("valid_") for key in est.history_[-1])
