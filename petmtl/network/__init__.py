@@ -9,9 +9,9 @@ from .blocks import ConvPair, make_norm
 from .decoder import Decoder
 from .encoder import Encoder
 from .heads import OutcomeHead, PathologyHead, global_average_pool
-from .wnet import OUTCOME_FEATURES, MultiTaskWNet
+from .wnet import OUTCOME_FEATURES, OUTPUTS, MultiTaskWNet
 
 __all__ = [
-    "ConvPair", "Decoder", "Encoder", "MultiTaskWNet", "OUTCOME_FEATURES", "OutcomeHead",
+    "ConvPair", "Decoder", "Encoder", "MultiTaskWNet", "OUTCOME_FEATURES", "OUTPUTS", "OutcomeHead",
     "PathologyHead", "global_average_pool", "make_norm",
 ]

@@ -90,6 +90,7 @@ class OutcomeHead(nn.Module):
         if tumor_channels == 0 and global_features == 0:
             raise ValueError("OutcomeHead needs tumour features, global features or both")
         self.tumor = None
+        self.n_global = global_features
         n_features = global_features
         if tumor_channels:
             self.tumor = nn.Sequential(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -11,7 +13,12 @@ from .encoder import Encoder
 from .heads import OutcomeHead, PathologyHead, global_average_pool
 
 OUTCOME_FEATURES = ("both", "global", "tumor")
-TUMOR_PRIOR_LOGIT = -4.6  # sigmoid(-4.6) ~ 0.01
+OUTPUTS = ("reconstruction", "segmentation", "pathology", "features", "outcome")
+DEFAULT_SEGMENTATION_PRIOR = 0.01
+
+
+def _crop_to(x: torch.Tensor, extent) -> torch.Tensor:
+    return x[..., : extent[0], : extent[1], : extent[2]]
 
 
 class MultiTaskWNet(nn.Module):
@@ -41,18 +48,26 @@ class MultiTaskWNet(nn.Module):
         Normalisation in every convolution block; ``None`` is the paper's.
     dropout : float
         Dropout after the bottleneck and in the dense layers (paper: 0.5).
+    segmentation_prior : float or None, default=0.01
+        Initial tumour probability of the segmentation output: the bias of its last
+        convolution starts at ``logit(segmentation_prior)``. Tumours fill about 1 % of
+        a PET volume; starting there instead of at 0.5 spares the first epochs the
+        work of switching off the background, which otherwise stalls segmentation
+        trained without T1. None keeps PyTorch's default initialisation (the paper's).
 
     Notes
     -----
     Inputs of any spatial shape are zero-padded to a multiple of
-    ``2 ** (depth - 1)`` and every spatial output is cropped back, so outputs
-    always have the input's shape.
+    ``2 ** (depth - 1)`` for the convolutions, and every output is computed on the
+    input's own extent: spatial outputs are cropped back, and the pooled features of
+    T3 and T4 average over the real voxels only, so the padding never enters them.
     """
 
     def __init__(self, base_width: int = 16, depth: int = 4, *, reconstruction: bool = True,
                  segmentation: bool = True, n_pathology_outputs: int = 1,
                  outcome_features: str = "both", norm: str | None = "batch",
-                 dropout: float = 0.5):
+                 dropout: float = 0.5,
+                 segmentation_prior: float | None = DEFAULT_SEGMENTATION_PRIOR):
         super().__init__()
         if depth < 2:
             raise ValueError(f"depth must be >= 2, got {depth}")
@@ -65,23 +80,21 @@ class MultiTaskWNet(nn.Module):
         widths = self.encoder.widths
         self.reconstruction = Decoder(widths, 1, norm) if reconstruction else None
         self.segmentation = Decoder(widths, 1, norm) if segmentation else None
-        if self.segmentation is not None:
-            # Tumours fill ~1% of a PET volume. Starting the sigmoid near that prior
-            # instead of 0.5 spares the first epochs the work of switching off the
-            # background, which otherwise stalls segmentation trained without T1.
-            nn.init.constant_(self.segmentation.head.bias, TUMOR_PRIOR_LOGIT)
+        if self.segmentation is not None and segmentation_prior is not None:
+            nn.init.constant_(self.segmentation.head.bias,
+                              math.log(segmentation_prior / (1.0 - segmentation_prior)))
         self.pathology = (PathologyHead(widths[-1], base_width, n_pathology_outputs, norm, dropout)
                           if n_pathology_outputs else None)
-        use_global = outcome_features in ("both", "global")
-        use_tumor = outcome_features in ("both", "tumor")
         n_global = 0
-        if use_global:
+        if outcome_features in ("both", "global"):
             n_global = widths[-1] + widths[-2]
             if reconstruction or segmentation:
                 n_global += widths[-2]
             elif depth > 2:
                 n_global += widths[-3]
-        tumor_channels = (2 if segmentation else 1) if use_tumor else 0
+        tumor_channels = 0
+        if outcome_features in ("both", "tumor"):
+            tumor_channels = 2 if segmentation else 1
         self.outcome = OutcomeHead(tumor_channels, n_global, base_width, norm, dropout)
 
     @property
@@ -89,17 +102,41 @@ class MultiTaskWNet(nn.Module):
         """Spatial sides are padded internally to a multiple of this."""
         return 2 ** (self.depth - 1)
 
-    def forward(self, x: torch.Tensor, *, return_intermediates: bool = False
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """The outputs this network computes, among :data:`OUTPUTS`."""
+        enabled = {"reconstruction": self.reconstruction is not None,
+                   "segmentation": self.segmentation is not None,
+                   "pathology": self.pathology is not None}
+        return tuple(name for name in OUTPUTS if enabled.get(name, True))
+
+    def _decoders_needed(self, wanted: set[str]) -> list[str]:
+        needed = [name for name in ("reconstruction", "segmentation") if name in wanted]
+        if wanted & {"features", "outcome"}:
+            if self.outcome.tumor is not None and self.segmentation is not None:
+                needed.append("segmentation")
+            if self.outcome.n_global:
+                # the third pooled scale comes from the segmentation decoder, else T1's
+                needed.append("segmentation" if self.segmentation is not None
+                              else "reconstruction")
+        return [name for name in ("reconstruction", "segmentation")
+                if name in needed and getattr(self, name) is not None]
+
+    def forward(self, x: torch.Tensor, *, outputs=None, return_intermediates: bool = False
                 ) -> dict[str, torch.Tensor]:
-        """Run every enabled task.
+        """Run the enabled tasks (or only those that ``outputs`` needs).
 
         Parameters
         ----------
         x : torch.Tensor of shape (n, 1, D, H, W)
             Intensity-scaled PET volumes.
+        outputs : sequence of str, optional
+            Outputs wanted, among :attr:`output_names`; the branches that none of
+            them needs are not run. Default: all.
         return_intermediates : bool
             Also return the feature maps of every scale (for Grad-CAM), under
-            ``"encoder"`` and ``"segmentation_levels"`` / ``"reconstruction_levels"``.
+            ``"encoder"`` and ``"segmentation_levels"`` / ``"reconstruction_levels"``,
+            on the padded grid.
 
         Returns
         -------
@@ -110,46 +147,55 @@ class MultiTaskWNet(nn.Module):
         """
         if x.ndim != 5 or x.shape[1] != 1:
             raise ValueError(f"x must have shape (n, 1, D, H, W), got {tuple(x.shape)}")
-        spatial = x.shape[2:]
+        wanted = set(self.output_names if outputs is None else outputs)
+        unknown = wanted - set(self.output_names)
+        if unknown:
+            raise ValueError(f"outputs {sorted(unknown)} are not computed by this network; "
+                             f"available: {self.output_names}")
+        spatial = tuple(x.shape[2:])
         pads = [(-s) % self.divisor for s in spatial]
-        if any(pads):
-            x = F.pad(x, [0, pads[2], 0, pads[1], 0, pads[0]])
-        encoded = self.encoder(x)
+        padded = F.pad(x, [0, pads[2], 0, pads[1], 0, pads[0]]) if any(pads) else x
+        encoded = self.encoder(padded)
         out: dict[str, torch.Tensor] = {}
-        decoder_levels = []
         if return_intermediates:
             out["encoder"] = encoded
+        levels = {}
+        for name in self._decoders_needed(wanted):
+            out[name], levels[name] = getattr(self, name)(encoded)
+            if return_intermediates:
+                out[f"{name}_levels"] = levels[name]
+        if "pathology" in wanted:
+            out["pathology"] = self.pathology(_crop_to(encoded[-1], self._extent(spatial, -1)))
+        if wanted & {"features", "outcome"}:
+            out["features"] = self._outcome_features(x, spatial, encoded, levels, out)
+            out["outcome"] = self.outcome(out["features"])
         for name in ("reconstruction", "segmentation"):
-            decoder = getattr(self, name)
-            if decoder is not None:
-                out[name], levels = decoder(encoded)
-                decoder_levels = levels
-                if return_intermediates:
-                    out[f"{name}_levels"] = levels
-        if self.pathology is not None:
-            out["pathology"] = self.pathology(encoded[-1])
+            if name in out:
+                out[name] = _crop_to(out[name], spatial)
+        return out
 
+    def _extent(self, spatial, level: int) -> tuple[int, ...]:
+        """Real (unpadded) extent of the feature maps of encoder ``level``."""
+        level = level % self.depth
+        return tuple(-(-s // 2**level) for s in spatial)
+
+    def _outcome_features(self, x, spatial, encoded, levels, out) -> torch.Tensor:
         global_vector = None
-        if self.outcome_features in ("both", "global"):
-            scales = [encoded[-1], encoded[-2]]
-            if decoder_levels:  # segmentation's when present: it is assigned last
-                scales.append(decoder_levels[0])
+        if self.outcome.n_global:
+            scales = [(encoded[-1], -1), (encoded[-2], -2)]
+            decoder = levels.get("segmentation", levels.get("reconstruction"))
+            if decoder:  # the decoder's first level has the second-deepest resolution
+                scales.append((decoder[0], -2))
             elif self.depth > 2:
-                scales.append(encoded[-3])
-            global_vector = torch.cat([global_average_pool(s) for s in scales], dim=1)
+                scales.append((encoded[-3], -3))
+            global_vector = torch.cat([
+                global_average_pool(_crop_to(f, self._extent(spatial, level)))
+                for f, level in scales], dim=1)
         tumor_input = None
-        if self.outcome_features in ("both", "tumor"):
+        if self.outcome.tumor is not None:
             if self.segmentation is not None:
-                probability = torch.sigmoid(out["segmentation"])
+                probability = torch.sigmoid(_crop_to(out["segmentation"], spatial))
                 tumor_input = torch.cat([x * probability, probability], dim=1)
             else:
                 tumor_input = x
-        out["features"] = self.outcome.features(tumor_input, global_vector)
-        out["outcome"] = self.outcome(out["features"])
-
-        if any(pads):
-            crop = (..., slice(0, spatial[0]), slice(0, spatial[1]), slice(0, spatial[2]))
-            for name in ("reconstruction", "segmentation"):
-                if name in out:
-                    out[name] = out[name][crop]
-        return out
+        return self.outcome.features(tumor_input, global_vector)
