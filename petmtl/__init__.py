@@ -3,7 +3,7 @@
 The multi-task W-Net of Amyar et al. as a scikit-learn estimator.
 """
 
-from .estimator import MultiTaskPETEstimator
+from .estimator import PAPER_PARAMS, MultiTaskPETEstimator
 
 __version__ = "0.1.0"
-__all__ = ["MultiTaskPETEstimator", "__version__"]
+__all__ = ["PAPER_PARAMS", "MultiTaskPETEstimator", "__version__"]

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import torch
 
+from .exceptions import DeviceOutOfMemoryError
+
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 
 
@@ -138,3 +140,36 @@ def release_heap() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+@contextlib.contextmanager
+def memory_guard(action: str, *, device, settings: str = "", shape=None) -> Iterator[None]:
+    """Turn an out-of-memory error into a :class:`DeviceOutOfMemoryError` with advice.
+
+    Parameters
+    ----------
+    action : str
+        What was running ("fit", "prediction", ...).
+    device : torch.device or str
+    settings : str
+        The hyper-parameters that set the memory use, quoted in the message
+        (e.g. ``"batch_size=4, base_width=16, depth=4"``).
+    shape : tuple of int, optional
+        Spatial shape of the volumes.
+    """
+    try:
+        yield
+    except RuntimeError as exc:
+        text = str(exc)
+        if not (isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text.lower()
+                or "can't allocate memory" in text):
+            raise
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        where = f" on volumes of shape {tuple(shape)}" if shape is not None else ""
+        raise DeviceOutOfMemoryError(
+            f"out of memory on device {str(device)!r} during {action}{where} with "
+            f"{settings}. Use a smaller batch_size (prediction uses 2 x batch_size), a "
+            f"smaller base_width or depth, or crop/resample the volumes to a smaller shape "
+            f"(petmtl.io.prepare_volume); amp=True also halves activation memory on CUDA. "
+            f"({text.splitlines()[0][:160]})") from None

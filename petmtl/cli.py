@@ -18,6 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ._atomic import atomic_path
+from ._outputs import finish_segmentation
 
 MANIFEST_HELP = """\
 The manifest is a CSV file with a header row and one patient per line:
@@ -93,44 +94,48 @@ def _read_manifest(args):
                          outcome_column=args.outcome_column or None)
 
 
-def _chunks(n: int, size: int, desc: str, quiet: bool):
-    starts = range(0, n, size)
-    bar = tqdm(total=n, desc=desc, unit="patient", disable=quiet, file=sys.stderr)
-    for start in starts:
-        yield slice(start, min(start + size, n))
-        bar.update(min(size, n - start))
-    bar.close()
-
-
 def _safe_name(patient_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(patient_id))
 
 
 def _predict_rows(est, manifest, *, quiet: bool, masks_dir=None, threshold=0.5,
-                  want_masks=False):
-    """Per-patient outcome probability, labels, pathology and (optionally) masks."""
-    from . import _paths
+                  want_masks=False, reference_masks=False):
+    """Per-patient outcome probability, label, pathology and (optionally) masks.
 
+    Each PET file is read and run once for everything asked (see
+    :meth:`petmtl.MultiTaskPETEstimator._predict_files`); with ``reference_masks`` the
+    manifest's masks are read against that same read, under ``"reference"``.
+    """
     n = len(manifest)
-    has_path = "pathology" in est.tasks
-    has_seg = "segmentation" in est.tasks
-    if (masks_dir is not None or want_masks) and not has_seg:
+    has_pathology = "pathology" in est.tasks
+    segment = masks_dir is not None or want_masks
+    if segment and "segmentation" not in est.tasks:
         raise UserError("this model was trained without the segmentation task, so it "
                         "cannot predict masks")
+    outputs = ["outcome", *(["pathology"] if has_pathology else []),
+               *(["segmentation"] if segment else [])]
+    targets = [None] * n
+    if masks_dir is not None:
+        targets = [os.path.join(masks_dir, f"{_safe_name(i)}_seg.nii.gz") for i in manifest.ids]
     out = {"proba": np.zeros(n), "label": np.empty(n, dtype=object),
-           "pathology": np.empty(n, dtype=object), "masks": [None] * n}
-    size = max(1, 2 * int(est.batch_size))
-    for sl in _chunks(n, size, "petmtl predict", quiet):
-        X = list(manifest.X[sl])
-        out["proba"][sl] = est.predict_proba(X)[:, 1]
-        out["label"][sl] = est.classes_[(out["proba"][sl] > 0.5).astype(int)]
-        if has_path:
-            out["pathology"][sl] = est.predict_pathology(X)
-        if masks_dir is not None or want_masks:
-            names = [_safe_name(i) for i in manifest.ids[sl]]
-            masks = _paths.segment_paths(est, X, threshold=threshold, output_dir=masks_dir,
-                                         names=names)
-            out["masks"][sl] = masks
+           "pathology": np.empty(n, dtype=object), "masks": [None] * n,
+           "reference": [None] * n}
+    files = est._predict_files(list(manifest.X), outputs,
+                               reference_masks=list(manifest.masks) if reference_masks else None)
+    bar = tqdm(files, total=n, desc="petmtl predict", unit="patient", disable=quiet,
+               file=sys.stderr)
+    for i, item in enumerate(bar):
+        out["proba"][i] = est._outcome_proba(item["outcome"])[0, 1]
+        out["label"][i] = est.classes_[int(out["proba"][i] > 0.5)]
+        if has_pathology:
+            proba = est._pathology_proba(item["pathology"])[0]
+            out["pathology"][i] = est.pathology_classes_[int(proba.argmax())]
+        if segment:
+            out["masks"][i] = finish_segmentation(item["segmentation"], item["record"],
+                                                  manifest.X[i], threshold=threshold,
+                                                  target=targets[i])
+        reference = item.get("reference_mask")
+        out["reference"][i] = None if reference is None else np.asarray(reference)
     return out
 
 
@@ -202,13 +207,13 @@ def _cmd_predict(args) -> int:
 
 def _encode_labels(values, classes, ids, what: str) -> np.ndarray:
     """Class index per row (-1 = unknown); a label the model never saw is a user error."""
-    from ._validation import _is_missing
+    from ._labels import is_missing
 
     lookup = {c.item() if isinstance(c, np.generic) else c: k for k, c in enumerate(classes)}
     lookup.update({str(c): k for c, k in list(lookup.items())})
     codes = np.full(len(values), -1, dtype=np.int64)
     for i, v in enumerate(values):
-        if _is_missing(v):
+        if is_missing(v):
             continue
         key = v.item() if isinstance(v, np.generic) else v
         if key not in lookup and str(key) not in lookup:
@@ -221,7 +226,6 @@ def _encode_labels(values, classes, ids, what: str) -> np.ndarray:
 def _cmd_evaluate(args) -> int:
     from sklearn.metrics import roc_auc_score
 
-    from .io import load_mask, load_pet
     from .metrics import dice_score
     from .serialization import load
 
@@ -229,7 +233,7 @@ def _cmd_evaluate(args) -> int:
     manifest = _read_manifest(args)
     with_masks = "segmentation" in est.tasks and any(m is not None for m in manifest.masks)
     rows = _predict_rows(est, manifest, quiet=args.quiet, want_masks=with_masks,
-                         threshold=args.threshold)
+                         threshold=args.threshold, reference_masks=with_masks)
     y = _encode_labels(manifest.y, est.classes_, manifest.ids, "outcome")
     known = y >= 0
     metrics: dict[str, float | int | None] = {"n_patients": len(manifest),
@@ -240,12 +244,9 @@ def _cmd_evaluate(args) -> int:
                            if known.any() else None)
     metrics["dice"] = None
     if with_masks:
-        scores = []
-        for i, mask_path in enumerate(manifest.masks):
-            if mask_path is None:
-                continue
-            truth = load_mask(mask_path, reference=load_pet(manifest.X[i])).data
-            scores.append(dice_score(truth[None], rows["masks"][i][None], per_sample=True)[0])
+        scores = [dice_score(truth[None], predicted[None], per_sample=True)[0]
+                  for truth, predicted in zip(rows["reference"], rows["masks"], strict=True)
+                  if truth is not None]
         metrics["dice"] = float(np.mean(scores))
         metrics["n_masks"] = len(scores)
     metrics["pathology_accuracy"] = None

@@ -3,26 +3,30 @@
 Grad-CAM (Selvaraju et al.) weights each channel ``k`` of a feature map ``A`` by the spatial
 mean of the gradient of a class score ``s`` with respect to it, ``w_k = mean(ds / dA_k)``,
 and keeps the positive part of the weighted sum, ``ReLU(sum_k w_k A_k)``: the regions whose
-features push the score up. :func:`grad_cam` computes this map for the outcome (T4) or the
-pathology (T3) head at any scale of the network, the levels of the shared encoder and of the
-segmentation decoder, brings it back to the input's grid by trilinear interpolation and
-scales each map to [0, 1] so that 1 (hot) marks the most important voxel.
+features push the score up. :func:`grad_cam` computes this map for the outcome (T4), the
+pathology (T3) or the segmentation (T2) head at any scale of the network, the levels of the
+shared encoder and of the segmentation decoder, brings it back to the input's grid by
+trilinear interpolation and scales each map to [0, 1] so that 1 (hot) marks the most
+important voxel. For the segmentation the score is the sum of the tumour logits over the
+predicted tumour (Seg-Grad-CAM, Vinogradova et al. 2020), as in the paper's figure 4.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_volumes
+from ._constraints import Interval, NoneOr, check_param
+from ._input import check_volumes
 
 __all__ = ["grad_cam", "scale_names"]
 
-TARGETS = ("outcome", "pathology")
+TARGETS = ("outcome", "pathology", "segmentation")
 
 
 def scale_names(estimator) -> list[str]:
@@ -72,6 +76,22 @@ def _resolve_scales(estimator, scale) -> list[str]:
                     f"type {type(scale).__name__}")
 
 
+def _segmentation_scores(logits: torch.Tensor, class_index) -> torch.Tensor:
+    """Sum of the logits of the explained class over the voxels predicted as that class.
+
+    Class 1 (default) is the tumour, class 0 the background (minus the logits); a sample
+    with no such voxel is explained at its most confident voxel.
+    """
+    sign = -1.0 if class_index == 0 else 1.0
+    evidence = sign * logits.float().flatten(1)
+    region = evidence > 0
+    empty = ~region.any(dim=1)
+    if empty.any():
+        top = F.one_hot(evidence.argmax(dim=1), evidence.shape[1]).bool()
+        region = torch.where(empty[:, None], top, region)
+    return (evidence * region).sum(dim=1)
+
+
 def _class_scores(logits: torch.Tensor, class_index, n_classes: int) -> torch.Tensor:
     """Score of the explained class for each sample, from (n,) or (n, k) logits."""
     if logits.ndim == 1 or logits.shape[1] == 1:  # binary head: one logit for class 1
@@ -115,17 +135,20 @@ def grad_cam(
         A fitted estimator; its network runs on ``estimator.device_`` (CPU or GPU).
     X : array-like of shape (n, D, H, W) or (n, 1, D, H, W)
         PET volumes, in the units the estimator was fitted on.
-    target : {"outcome", "pathology"}, default="outcome"
-        Head to explain: T4 (outcome) or T3 (pathology, needs the pathology task).
+    target : {"outcome", "pathology", "segmentation"}, default="outcome"
+        Head to explain: T4 (outcome), T3 (pathology, needs the pathology task) or T2
+        (segmentation, needs the segmentation task: the score is the sum of the tumour
+        logits over the voxels predicted as tumour).
     scale : "all", int or str, default="all"
         ``"all"`` for every scale, or one scale by name or by index into
         :func:`scale_names` (encoder levels shallowest first, then segmentation decoder levels
         deepest first; negative indices count from the end).
     class_index : int or None, default=None
         Index of the class to explain, into ``estimator.classes_`` for the outcome and into
-        ``estimator.pathology_classes_`` for the pathology. None explains the predicted class
-        of each sample. For a binary head the score is the logit for class 1 and minus the
-        logit for class 0.
+        ``estimator.pathology_classes_`` for the pathology; for the segmentation 1 is the
+        tumour and 0 the background. None explains the predicted class of each sample (the
+        tumour for the segmentation). For a binary head the score is the logit for class 1
+        and minus the logit for class 0.
     batch_size : int or None, default=None
         Volumes per forward/backward pass; None uses the estimator's ``batch_size``.
 
@@ -165,34 +188,28 @@ def grad_cam(
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}; got {target!r}")
     module = estimator.module_
-    if target == "pathology":
-        if module.pathology is None:
-            raise ValueError("target='pathology' but the estimator's pathology task is "
-                             f"disabled (tasks={tuple(estimator.tasks)!r}); refit with "
-                             "'pathology' in tasks or use target='outcome'")
-        n_classes = len(estimator.pathology_classes_)
-    else:
-        n_classes = len(estimator.classes_)
+    if target != "outcome" and getattr(module, target) is None:
+        raise ValueError(f"target={target!r} but the estimator's {target} task is "
+                         f"disabled (tasks={tuple(estimator.tasks)!r}); refit with "
+                         f"{target!r} in tasks or use target='outcome'")
+    n_classes = {"outcome": lambda: len(estimator.classes_),
+                 "pathology": lambda: len(estimator.pathology_classes_),
+                 "segmentation": lambda: 2}[target]()
     class_index = _check_class_index(class_index, n_classes, target)
     scales = _resolve_scales(estimator, scale)
-    if batch_size is None:
-        batch_size = int(estimator.batch_size)
-    elif isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(f"batch_size must be None or an int >= 1; got {batch_size!r}")
-    elif batch_size < 1:
-        raise ValueError(f"batch_size must be None or an int >= 1; got {batch_size!r}")
+    check_param("batch_size", batch_size, NoneOr(Interval(Integral, 1, None)))
+    batch_size = int(estimator.batch_size) if batch_size is None else int(batch_size)
 
     volumes = check_volumes(X, getattr(estimator, "volume_shape", None))
     spatial = volumes.shape[1:]
-    device = estimator.device_
+    forward = estimator._forward()
     was_training = module.training
     module.eval()
     maps = {name: np.empty(volumes.shape, np.float32) for name in scales}
     try:
         for start in range(0, len(volumes), batch_size):
             chunk = torch.from_numpy(np.ascontiguousarray(volumes[start:start + batch_size]))
-            image = chunk[:, None].to(device=device, dtype=torch.float32)
-            image = (image - estimator.intensity_shift_) / estimator.intensity_scale_
+            image = forward.prepare(chunk[:, None].float())
             batch_maps = _batch_cam(module, image, target, class_index, n_classes, scales,
                                     spatial)
             for name, value in batch_maps.items():
@@ -211,7 +228,10 @@ def _batch_cam(module, image: torch.Tensor, target: str, class_index, n_classes:
         feats = {f"encoder_{k}": a for k, a in enumerate(out["encoder"])}
         for k, a in enumerate(out.get("segmentation_levels", [])):
             feats[f"segmentation_{k}"] = a
-        score = _class_scores(out[target].float(), class_index, n_classes)
+        if target == "segmentation":
+            score = _segmentation_scores(out["segmentation"], class_index)
+        else:
+            score = _class_scores(out[target].float(), class_index, n_classes)
         chosen = [feats[name] for name in scales]
         grads = torch.autograd.grad(score.sum(), chosen, allow_unused=True)
     padded = tuple(int(s + (-s) % module.divisor) for s in spatial)

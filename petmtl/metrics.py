@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.metadata_routing import MetadataRequest
 
-from ._validation import check_masks
+from ._input import check_array_masks as check_masks
 
 
 def dice_score(masks_true, masks_pred, *, per_sample: bool = False,

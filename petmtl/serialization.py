@@ -17,6 +17,12 @@ parameter and fitted attribute comes back with its type (``classes_`` keeps its 
 Checkpoints (:func:`save_checkpoint` / :func:`read_checkpoint`) use the same format with
 an optimizer state and a free-form training state (e.g. epoch, RNG state tensors) that
 must itself contain only tensors, numbers, strings, None, lists, tuples and dicts.
+
+This module is a codec: it turns a :class:`ModelRecord` (class name, parameters,
+fitted attributes, weights and optional training state) into a file and back, and
+never imports an estimator. Estimator classes register themselves with
+:func:`register_model_class`, so that :func:`load` can hand a record to the class
+that wrote it, which rebuilds itself from it.
 """
 
 from __future__ import annotations
@@ -25,14 +31,15 @@ import json
 import os
 import pickle
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
 from ._atomic import atomic_path
-from ._runtime import resolve_memory_format
+from ._json import decode as _decode
+from ._json import encode as _encode
 
 FORMAT_NAME = "petmtl"
 FORMAT_VERSION = 1
@@ -40,71 +47,151 @@ FORMAT_VERSION = 1
 __all__ = [
     "FORMAT_VERSION",
     "Checkpoint",
+    "ModelRecord",
     "estimator_from_state",
     "estimator_state",
     "load",
     "read_checkpoint",
+    "read_record",
+    "record_of",
+    "register_model_class",
     "save",
     "save_checkpoint",
+    "write_record",
 ]
 
 
-# ------------------------------------------------------------------ JSON encoding
-def _encode(value: Any, where: str) -> Any:
-    """Turn a parameter or fitted attribute into JSON-safe data with type tags."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (int, float)):
-        return value
-    if isinstance(value, np.generic):
-        return {"__numpy_scalar__": value.item(), "dtype": value.dtype.str}
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind not in "biufUOS":
-            raise TypeError(f"cannot store {where}: arrays of dtype {value.dtype} are not "
-                            "supported in a model file")
-        items = [_encode(v, where) for v in value.ravel().tolist()]
-        dtype = "object" if value.dtype == object else value.dtype.str
-        return {"__ndarray__": items, "dtype": dtype, "shape": list(value.shape)}
-    if isinstance(value, tuple):
-        return {"__tuple__": [_encode(v, where) for v in value]}
-    if isinstance(value, list):
-        return [_encode(v, where) for v in value]
-    if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
-            raise TypeError(f"cannot store {where}: dict keys must be strings")
-        if "__tuple__" in value or "__ndarray__" in value:
-            raise TypeError(f"cannot store {where}: reserved key in dict")
-        return {k: _encode(v, f"{where}[{k!r}]") for k, v in value.items()}
-    if isinstance(value, torch.device):
-        return {"__device__": str(value)}
-    raise TypeError(f"cannot store {where} of type {type(value).__name__} in a model file "
-                    "(supported: numbers, strings, None, tuples, lists, dicts with string "
-                    "keys, NumPy arrays and scalars, torch.device)")
+# ------------------------------------------------------------------- the record
+@dataclass
+class ModelRecord:
+    """Everything a model file holds, decoded.
+
+    Attributes
+    ----------
+    class_name : str
+        Name of the estimator class that wrote it.
+    params : dict
+        ``get_params(deep=False)`` of the estimator.
+    attributes : dict
+        Fitted attributes (public names ending in ``_``) except the network.
+    state_dict : dict of str to torch.Tensor or None
+        The network's weights and buffers on the CPU; None for an unfitted estimator.
+    optimizer_state : dict or None
+        Checkpoints only.
+    training_state : dict or None
+        Checkpoints only.
+    format_version : int
+    torch_version : str or None
+        The torch version that wrote the file.
+    """
+
+    class_name: str
+    params: dict
+    attributes: dict = field(default_factory=dict)
+    state_dict: dict | None = None
+    optimizer_state: dict | None = None
+    training_state: dict | None = None
+    format_version: int = FORMAT_VERSION
+    torch_version: str | None = None
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "__tuple__" in value:
-        return tuple(_decode(v) for v in value["__tuple__"])
-    if "__ndarray__" in value:
-        items = [_decode(v) for v in value["__ndarray__"]]
-        shape = tuple(value["shape"])
-        if value["dtype"] == "object":
-            out = np.empty(len(items), dtype=object)
-            out[:] = items
-            return out.reshape(shape)
-        return np.asarray(items, dtype=np.dtype(value["dtype"])).reshape(shape)
-    if "__numpy_scalar__" in value:
-        return np.dtype(value["dtype"]).type(value["__numpy_scalar__"])
-    if "__device__" in value:
-        return torch.device(value["__device__"])
-    return {k: _decode(v) for k, v in value.items()}
+def record_of(estimator, *, weights: bool = True) -> ModelRecord:
+    """The :class:`ModelRecord` of a fitted or unfitted estimator.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+        Its ``get_params(deep=False)``, public attributes ending in ``_`` and the
+        weights of its ``module_`` (when fitted and ``weights``) are recorded. A
+        ``random_state`` that is a RandomState instance is stored as None, with a warning.
+    weights : bool, default=True
+        Record ``module_``'s weights.
+
+    Returns
+    -------
+    ModelRecord
+    """
+    params = dict(estimator.get_params(deep=False))
+    for name, value in params.items():
+        if isinstance(value, np.random.RandomState):
+            warnings.warn(f"random_state is a RandomState instance, which a model file cannot "
+                          f"hold; it is stored as None (parameter {name!r})", UserWarning,
+                          stacklevel=3)
+            params[name] = None
+    attributes = {name: value for name, value in vars(estimator).items()
+                  if name.endswith("_") and not name.startswith("_") and name != "module_"}
+    module = getattr(estimator, "module_", None)
+    state_dict = None
+    if weights and module is not None:
+        state_dict = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+    return ModelRecord(type(estimator).__name__, params, attributes, state_dict)
 
 
-# --------------------------------------------------------- estimator <-> state dict
+def _to_payload(record: ModelRecord) -> dict[str, Any]:
+    params = {k: _encode(v, f"parameter {k!r}") for k, v in record.params.items()}
+    attributes = {k: _encode(v, f"attribute {k!r}") for k, v in record.attributes.items()}
+    metadata = {"class": record.class_name, "params": params, "attributes": attributes,
+                "torch_version": torch.__version__}
+    return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+            "metadata": json.dumps(metadata, allow_nan=True), "state_dict": record.state_dict,
+            "optimizer_state": record.optimizer_state,
+            "training_state": record.training_state}
+
+
+def _from_payload(payload, source: str) -> ModelRecord:
+    _check_header(payload, source)
+    try:
+        metadata = json.loads(payload["metadata"])
+        params = {k: _decode(v) for k, v in metadata["params"].items()}
+        attributes = {k: _decode(v) for k, v in metadata["attributes"].items()}
+        class_name = metadata["class"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{source} is not a valid petmtl model file: its metadata cannot be "
+                         f"read ({exc})") from None
+    return ModelRecord(class_name, params, attributes, payload.get("state_dict"),
+                       payload.get("optimizer_state"), payload.get("training_state"),
+                       payload["format_version"], metadata.get("torch_version"))
+
+
+def _check_header(state, source: str) -> None:
+    if not isinstance(state, dict) or state.get("format") != FORMAT_NAME:
+        raise ValueError(f"{source} is not a petmtl model file (no 'format': 'petmtl' entry)")
+    version = state.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"{source} has an invalid format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{source} was written in model-file format version {version}, newer "
+                         f"than this petmtl reads (up to {FORMAT_VERSION}); upgrade petmtl to "
+                         "load it")
+
+
+# ------------------------------------------------------------- estimator classes
+_MODEL_CLASSES: dict[str, type] = {}
+
+
+def register_model_class(cls: type) -> type:
+    """Class decorator: let :func:`load` rebuild instances of ``cls`` from their files.
+
+    The class must provide ``_from_model_record(record, *, device=None, source)``,
+    a classmethod returning the estimator described by a :class:`ModelRecord`.
+
+    Returns
+    -------
+    type
+        ``cls``, unchanged.
+    """
+    _MODEL_CLASSES[cls.__name__] = cls
+    return cls
+
+
+def _rebuild(record: ModelRecord, *, device=None, source: str = "state", expected=None):
+    cls = _MODEL_CLASSES.get(record.class_name)
+    if cls is None or (expected is not None and cls is not expected):
+        wanted = expected.__name__ if expected is not None else sorted(_MODEL_CLASSES)
+        raise ValueError(f"{source} holds a {record.class_name!r}, expected a {wanted}")
+    return cls._from_model_record(record, device=device, source=source)
+
+
 def estimator_state(estimator) -> dict[str, Any]:
     """The estimator as a dict of tensors and a JSON metadata string.
 
@@ -121,26 +208,7 @@ def estimator_state(estimator) -> dict[str, Any]:
         name ending in ``_``, except ``module_``) and ``"state_dict"`` (the network's
         tensors on the CPU, or None when unfitted).
     """
-    params = {}
-    for name, value in estimator.get_params(deep=False).items():
-        if isinstance(value, np.random.RandomState):
-            warnings.warn(f"random_state is a RandomState instance, which a model file cannot "
-                          f"hold; it is stored as None (parameter {name!r})", UserWarning,
-                          stacklevel=3)
-            value = None
-        params[name] = _encode(value, f"parameter {name!r}")
-    attributes = {}
-    for name, value in vars(estimator).items():
-        if name.endswith("_") and not name.startswith("_") and name != "module_":
-            attributes[name] = _encode(value, f"attribute {name!r}")
-    module = getattr(estimator, "module_", None)
-    state_dict = None
-    if module is not None:
-        state_dict = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
-    metadata = {"class": type(estimator).__name__, "params": params, "attributes": attributes,
-                "torch_version": torch.__version__}
-    return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
-            "metadata": json.dumps(metadata, allow_nan=True), "state_dict": state_dict}
+    return _to_payload(record_of(estimator))
 
 
 def estimator_from_state(state: dict[str, Any], *, device=None, source: str = "state"):
@@ -160,60 +228,7 @@ def estimator_from_state(state: dict[str, Any], *, device=None, source: str = "s
     -------
     MultiTaskPETEstimator
     """
-    from .estimator import MultiTaskPETEstimator
-
-    _check_header(state, source)
-    try:
-        metadata = json.loads(state["metadata"])
-        params = {k: _decode(v) for k, v in metadata["params"].items()}
-        attributes = {k: _decode(v) for k, v in metadata["attributes"].items()}
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{source} is not a valid petmtl model file: its metadata cannot be "
-                         f"read ({exc})") from None
-    if metadata.get("class") != MultiTaskPETEstimator.__name__:
-        raise ValueError(f"{source} holds a {metadata.get('class')!r}, expected a "
-                         f"{MultiTaskPETEstimator.__name__}")
-    known = MultiTaskPETEstimator().get_params(deep=False)
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        raise ValueError(f"{source} has parameters {unknown} that this petmtl version does not "
-                         "know; upgrade petmtl to read it")
-    estimator = MultiTaskPETEstimator(**params)
-    for name, value in attributes.items():
-        setattr(estimator, name, value)
-    state_dict = state.get("state_dict")
-    if state_dict is None:
-        return estimator
-    saved_device = attributes.get("device_", torch.device("cpu"))
-    if device is None:
-        usable = saved_device.type != "cuda" or torch.cuda.is_available()
-        target = saved_device if usable else torch.device("cpu")
-    else:
-        target = torch.device(device)
-    module = estimator._build_module(tuple(estimator.tasks))
-    try:
-        module.load_state_dict(state_dict)
-    except RuntimeError as exc:
-        raise ValueError(f"{source}: the stored weights do not match the network described by "
-                         f"its parameters ({str(exc).splitlines()[0]})") from None
-    # The same layout as in fit: convolution kernels differ between layouts in the
-    # last bits, and a loaded model must predict exactly as the saved one did.
-    memory_format = resolve_memory_format(getattr(estimator, "memory_format", "auto"), target)
-    estimator.module_ = module.to(target, memory_format=memory_format).eval()
-    estimator.device_ = target
-    return estimator
-
-
-def _check_header(state, source: str) -> None:
-    if not isinstance(state, dict) or state.get("format") != FORMAT_NAME:
-        raise ValueError(f"{source} is not a petmtl model file (no 'format': 'petmtl' entry)")
-    version = state.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(f"{source} has an invalid format version {version!r}")
-    if version > FORMAT_VERSION:
-        raise ValueError(f"{source} was written in model-file format version {version}, newer "
-                         f"than this petmtl reads (up to {FORMAT_VERSION}); upgrade petmtl to "
-                         "load it")
+    return _rebuild(_from_payload(state, source), device=device, source=source)
 
 
 # ------------------------------------------------------------------------- files
@@ -241,6 +256,45 @@ def _read(path) -> dict:
                          f"({type(exc).__name__}: {exc})") from None
 
 
+def write_record(path, record: ModelRecord) -> str:
+    """Write a :class:`ModelRecord` to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or path-like
+    record : ModelRecord
+        Its training state may only hold tensors, numbers, strings, None, lists,
+        tuples and dicts, so that the file stays loadable with ``weights_only=True``.
+
+    Returns
+    -------
+    str
+        ``path``.
+    """
+    return _atomic_torch_save(_to_payload(record), path)
+
+
+def read_record(path) -> ModelRecord:
+    """Read the :class:`ModelRecord` of a model or checkpoint file (no code is run).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    ModelRecord
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        Not a petmtl model file, a newer format version, or a file holding pickled objects.
+    """
+    return _from_payload(_read(path), os.fspath(path))
+
+
 def save(estimator, path) -> str:
     """Write an estimator to a safe model file (atomically).
 
@@ -256,7 +310,7 @@ def save(estimator, path) -> str:
     str
         ``path``.
     """
-    return _atomic_torch_save(estimator_state(estimator), path)
+    return write_record(path, record_of(estimator))
 
 
 def load(path, *, device=None):
@@ -281,7 +335,7 @@ def load(path, *, device=None):
     ValueError
         Not a petmtl model file, a newer format version, or a file holding pickled objects.
     """
-    return estimator_from_state(_read(path), device=device, source=os.fspath(path))
+    return _rebuild(read_record(path), device=device, source=os.fspath(path))
 
 
 @dataclass
@@ -327,10 +381,9 @@ def save_checkpoint(path, estimator, *, optimizer_state: dict | None = None,
     str
         ``path``.
     """
-    state = estimator_state(estimator)
-    state["optimizer_state"] = optimizer_state
-    state["training_state"] = training_state
-    return _atomic_torch_save(state, path)
+    record = record_of(estimator)
+    record.optimizer_state, record.training_state = optimizer_state, training_state
+    return write_record(path, record)
 
 
 def read_checkpoint(path, *, device=None) -> Checkpoint:
@@ -346,7 +399,7 @@ def read_checkpoint(path, *, device=None) -> Checkpoint:
     -------
     Checkpoint
     """
-    state = _read(path)
-    estimator = estimator_from_state(state, device=device, source=os.fspath(path))
-    return Checkpoint(estimator, state.get("optimizer_state"), state.get("training_state"),
-                      state["format_version"])
+    record = read_record(path)
+    estimator = _rebuild(record, device=device, source=os.fspath(path))
+    return Checkpoint(estimator, record.optimizer_state, record.training_state,
+                      record.format_version)

@@ -31,9 +31,9 @@ def main(path: str) -> None:
 
     original = MultiTaskWNet.forward
 
-    def slow_forward(self, x):  # make every batch take a while, so SIGKILL lands mid-epoch
+    def slow_forward(self, x, **kwargs):  # every batch takes a while: SIGKILL lands mid-epoch
         time.sleep(0.15)
-        return original(self, x)
+        return original(self, x, **kwargs)
 
     MultiTaskWNet.forward = slow_forward
     X, y, masks, pathology = dataset()

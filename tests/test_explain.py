@@ -85,6 +85,8 @@ def test_errors(blob_problem, multitask):
     with pytest.raises(ValueError, match="target='pathology'.*pathology task is disabled"):
         grad_cam(est, X[:1], target="pathology")
     with pytest.raises(ValueError, match="target must be one of"):
+        grad_cam(est, X[:1], target="mask")
+    with pytest.raises(ValueError, match="target='segmentation'.*segmentation task is disabled"):
         grad_cam(est, X[:1], target="segmentation")
     with pytest.raises(ValueError, match="scale must be .*segmentation task is disabled"):
         grad_cam(est, X[:1], scale="segmentation_0")

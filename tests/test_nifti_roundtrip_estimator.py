@@ -19,7 +19,7 @@ LPS_ANISO = np.array([[-4.06, 0, 0, 120.0], [0, -4.06, 0, 95.0], [0, 0, 2.0, -40
 class _ThresholdNet(nn.Module):
     """Stand-in network: the tumour is every voxel above SUV 5 (a sharp sigmoid)."""
 
-    def forward(self, x):
+    def forward(self, x, outputs=None):
         return {"segmentation": (x - 5.0) * 50.0}
 
 

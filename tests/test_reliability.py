@@ -18,6 +18,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 import petmtl.training
+import petmtl.training.loop
 from petmtl import MultiTaskPETEstimator
 from petmtl.exceptions import (
     CheckpointError,
@@ -61,12 +62,12 @@ def patch_forward(monkeypatch, action, *, on_call):
     original = MultiTaskWNet.forward
     calls = {"n": 0}
 
-    def forward(self, x):
+    def forward(self, x, **kwargs):
         if self.training:
             calls["n"] += 1
             if calls["n"] == on_call:
                 action()
-        return original(self, x)
+        return original(self, x, **kwargs)
 
     monkeypatch.setattr(MultiTaskWNet, "forward", forward)
     return calls
@@ -133,7 +134,7 @@ def test_interrupted_then_warm_started_run_reaches_max_epochs(data, monkeypatch)
 
 # --------------------------------------------------------------- divergence
 def nan_loss_from(monkeypatch, task, epoch_call):
-    original = petmtl.training.multitask_loss
+    original = petmtl.training.loop.multitask_loss
     calls = {"n": 0}
 
     def loss(outputs, batch, weights, **kwargs):
@@ -145,7 +146,7 @@ def nan_loss_from(monkeypatch, task, epoch_call):
                 total = total * float("nan")
         return total, terms
 
-    monkeypatch.setattr(petmtl.training, "multitask_loss", loss)
+    monkeypatch.setattr(petmtl.training.loop, "multitask_loss", loss)
 
 
 def test_non_finite_loss_names_task_and_epoch_and_keeps_best_weights(data, monkeypatch):
@@ -186,7 +187,7 @@ def test_absurd_learning_rate_is_reported_as_divergence(data):
 def test_out_of_memory_becomes_a_clear_memory_error(data, monkeypatch):
     est = fit(data, max_epochs=1)
 
-    def oom(self, x):
+    def oom(self, x, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
     monkeypatch.setattr(MultiTaskWNet, "forward", oom)
@@ -218,12 +219,10 @@ def test_checkpoint_is_safe_to_load_and_holds_the_run(data, tmp_path):
 
 
 def test_checkpoint_every_and_final_epoch(data, tmp_path, monkeypatch):
-    import petmtl._checkpoint as ckpt
-
     written = []
-    original = ckpt.write_checkpoint
-    monkeypatch.setattr(ckpt, "write_checkpoint", lambda path, est, module, opt, state, *a: (
-        written.append(state.epoch), original(path, est, module, opt, state, *a)))
+    original = petmtl.training.write_checkpoint
+    monkeypatch.setattr(petmtl.training, "write_checkpoint", lambda path, record, run: (
+        written.append(run.epoch), original(path, record, run)))
     fit(data, max_epochs=5, checkpoint_path=tmp_path / "c.pt", checkpoint_every=2)
     assert written == [2, 4, 5]
 

@@ -9,7 +9,7 @@ The typical path from files to the network and back::
 """
 
 from ._dataset import NiftiVolumeDataset, collate_volumes
-from ._geometry import GeometryRecord, prepare_volume
+from ._geometry import GeometryRecord, prepare_loaded_volume, prepare_volume
 from ._manifest import Manifest, read_manifest, write_manifest
 from ._resample import (
     crop_or_pad,
@@ -45,6 +45,7 @@ __all__ = [
     "invert_orientation",
     "load_mask",
     "load_pet",
+    "prepare_loaded_volume",
     "prepare_volume",
     "read_manifest",
     "resample_data",

@@ -18,7 +18,7 @@ from ._resample import (
     resample_data,
     resampled_geometry,
 )
-from ._volume import PathLike, _reorient, canonical_orientation, load_mask, load_pet
+from ._volume import PathLike, Volume, _reorient, canonical_orientation, load_mask, load_pet
 
 _MATRIX_FIELDS = ("original_affine", "canonical_affine", "resampled_affine", "output_affine")
 
@@ -234,11 +234,45 @@ def prepare_volume(
     mask : ndarray of float32 (0/1), shape ``shape``, or None
     record : GeometryRecord
     """
-    order = _as_order(interpolation)
     pet = load_pet(pet_path)
     mask = None
     if mask_path is not None:
         mask = load_mask(mask_path, reference=pet, atol=atol, label=label, binarize=binarize)
+    return prepare_loaded_volume(pet, mask, spacing=spacing, shape=shape, center=center,
+                                 interpolation=interpolation, body_threshold=body_threshold)
+
+
+def prepare_loaded_volume(
+    pet: Volume,
+    mask: Volume | None = None,
+    *,
+    spacing: float | Sequence[float] | None = 2.0,
+    shape: Sequence[int] | None = (64, 64, 64),
+    center: str | Sequence[float] | None = "auto",
+    interpolation: str | int = "linear",
+    body_threshold: float = 0.1,
+) -> tuple[np.ndarray, np.ndarray | None, GeometryRecord]:
+    """:func:`prepare_volume` for a PET (and mask) already read into memory.
+
+    Lets one read of a file serve several grids, e.g. the network window for the
+    outcome and the whole resampled volume for sliding-window segmentation.
+
+    Parameters
+    ----------
+    pet : Volume
+        As returned by :func:`load_pet`.
+    mask : Volume, optional
+        As returned by :func:`load_mask` with ``reference=pet``.
+    spacing, shape, center, interpolation, body_threshold
+        See :func:`prepare_volume`.
+
+    Returns
+    -------
+    pet : ndarray of float32, shape ``shape``
+    mask : ndarray of float32 (0/1), shape ``shape``, or None
+    record : GeometryRecord
+    """
+    order = _as_order(interpolation)
     ornt = canonical_orientation(pet.affine)
     can_affine = pet.affine @ inv_ornt_aff(ornt, pet.shape)
     can_shape = tuple(pet.shape[int(i)] for i in np.argsort(ornt[:, 0]))

@@ -16,8 +16,9 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 from tqdm.auto import tqdm
 
-from .exceptions import TrainingDivergedError
-from .losses import multitask_loss, soft_dice
+from .._forward import Forward
+from ..exceptions import TrainingDivergedError
+from ..losses import multitask_loss, soft_dice
 
 
 @dataclass
@@ -31,11 +32,6 @@ class TrainingSetup:
     max_epochs : int
     n_iter_no_change : int
         Patience of early stopping, in epochs without a better validation loss.
-    device : torch.device
-    autocast_dtype : torch.dtype or None
-        Mixed-precision dtype, or None for full precision.
-    intensity_shift, intensity_scale : float
-        Inputs are fed as ``(x - shift) / scale``.
     augment : bool
         Random flips along the three axes during training.
     dice_smooth, seg_bce_weight : float
@@ -44,38 +40,21 @@ class TrainingSetup:
         >0 shows a progress bar with the live losses.
     generator : torch.Generator
         Source of augmentation randomness.
-    memory_format : torch.memory_format
-        Layout of the input batches; the network should be in the same one.
+    volume_shape : tuple of int or None
+        Spatial shape of the training volumes, and ``memory_settings`` the
+        hyper-parameters that set the memory use: both quoted in an out-of-memory error.
     """
 
     weights: Mapping[str, float]
     max_epochs: int
     n_iter_no_change: int
-    device: torch.device
-    autocast_dtype: torch.dtype | None = None
-    intensity_shift: float = 0.0
-    intensity_scale: float = 1.0
     augment: bool = False
     dice_smooth: float = 1.0
     seg_bce_weight: float = 0.0
     verbose: int = 0
     generator: torch.Generator = field(default_factory=torch.Generator)
-    memory_format: torch.memory_format = torch.contiguous_format
-
-
-def autocast_dtype(amp, device: torch.device) -> torch.dtype | None:
-    """bf16 when ``amp`` is True, or when it is "auto" and the device is CUDA."""
-    if amp == "auto":
-        return torch.bfloat16 if device.type == "cuda" else None
-    return torch.bfloat16 if amp else None
-
-
-def to_device(batch: Mapping[str, torch.Tensor], setup: TrainingSetup) -> dict:
-    """Move a batch to the device and scale its intensities."""
-    moved = {k: v.to(setup.device, non_blocking=True) for k, v in batch.items()}
-    image = (moved["image"] - setup.intensity_shift) / setup.intensity_scale
-    moved["image"] = image.contiguous(memory_format=setup.memory_format)
-    return moved
+    volume_shape: tuple | None = None
+    memory_settings: str = ""
 
 
 def _augment(batch: dict, generator: torch.Generator) -> dict:
@@ -83,14 +62,10 @@ def _augment(batch: dict, generator: torch.Generator) -> dict:
     for i, sample_flips in enumerate(flips):
         dims = [d for d, flip in zip((1, 2, 3), sample_flips.tolist(), strict=True) if flip]
         if dims:
-            batch["image"][i] = batch["image"][i].flip(dims)
-            batch["mask"][i] = batch["mask"][i].flip(dims)
+            for name in ("image", "mask"):
+                if name in batch:
+                    batch[name][i] = batch[name][i].flip(dims)
     return batch
-
-
-def _autocast(setup: TrainingSetup):
-    return torch.autocast(setup.device.type, dtype=setup.autocast_dtype or torch.float32,
-                          enabled=setup.autocast_dtype is not None)
 
 
 def check_finite_loss(loss: float, terms: Mapping[str, float], *, epoch: int,
@@ -109,7 +84,34 @@ def check_finite_loss(loss: float, terms: Mapping[str, float], *, epoch: int,
         task=task, epoch=epoch, phase=phase)
 
 
-def train_epoch(module: nn.Module, loader, optimizer: torch.optim.Optimizer,
+class _Means:
+    """Running sample-weighted means of the loss terms of an epoch."""
+
+    def __init__(self):
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, values: Mapping[str, float], n: int) -> None:
+        self.count += n
+        for name, value in values.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value * n
+
+    def result(self) -> dict[str, float]:
+        return {name: value / self.count for name, value in self.sums.items()}
+
+
+def _loss(forward: Forward, batch: dict, setup: TrainingSetup, *, epoch: int, phase: str):
+    """Outputs, weighted loss and its terms for one prepared batch; refuse a NaN/Inf loss."""
+    outputs = forward(batch["image"])
+    loss, terms = multitask_loss(outputs, batch, setup.weights,
+                                 dice_smooth=setup.dice_smooth,
+                                 seg_bce_weight=setup.seg_bce_weight)
+    value = float(loss.detach())
+    check_finite_loss(value, terms, epoch=epoch, phase=phase)
+    return outputs, loss, {"loss": value, **terms}
+
+
+def train_epoch(forward: Forward, loader, optimizer: torch.optim.Optimizer,
                 setup: TrainingSetup, *, epoch: int = 0,
                 stop_requested: Callable[[], bool] | None = None) -> dict[str, float]:
     """Run one epoch of training; return the mean loss and mean of each term.
@@ -118,52 +120,33 @@ def train_epoch(module: nn.Module, loader, optimizer: torch.optim.Optimizer,
     before the optimizer step; ``stop_requested()`` true after a batch raises
     KeyboardInterrupt (a deferred Ctrl-C).
     """
-    module.train()
-    sums: dict[str, float] = {}
-    count = 0
+    forward.module.train()
+    means = _Means()
     for batch in loader:
-        batch = to_device(batch, setup)
+        batch = forward.prepare_batch(batch)
         if setup.augment:
             batch = _augment(batch, setup.generator)
-        with _autocast(setup):
-            outputs = module(batch["image"])
-        loss, terms = multitask_loss(outputs, batch, setup.weights,
-                                     dice_smooth=setup.dice_smooth,
-                                     seg_bce_weight=setup.seg_bce_weight)
-        loss_value = float(loss.detach())
-        check_finite_loss(loss_value, terms, epoch=epoch)
+        _, loss, terms = _loss(forward, batch, setup, epoch=epoch, phase="training")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        n = len(batch["image"])
-        count += n
-        for name, value in {"loss": loss_value, **terms}.items():
-            sums[name] = sums.get(name, 0.0) + value * n
+        means.add(terms, len(batch["image"]))
         if stop_requested is not None and stop_requested():
             raise KeyboardInterrupt
-    return {name: value / count for name, value in sums.items()}
+    return means.result()
 
 
 @torch.inference_mode()
-def evaluate(module: nn.Module, loader, setup: TrainingSetup, *,
+def evaluate(forward: Forward, loader, setup: TrainingSetup, *,
              epoch: int = 0) -> dict[str, float]:
     """Validation losses and metrics: outcome AUC and accuracy, Dice, pathology accuracy."""
-    module.eval()
-    sums: dict[str, float] = {}
-    count = 0
+    forward.module.eval()
+    means = _Means()
     outcome_p, outcome_y, dice, pathology_hits = [], [], [], []
     for batch in loader:
-        batch = to_device(batch, setup)
-        with _autocast(setup):
-            outputs = module(batch["image"])
-        loss, terms = multitask_loss(outputs, batch, setup.weights,
-                                     dice_smooth=setup.dice_smooth,
-                                     seg_bce_weight=setup.seg_bce_weight)
-        check_finite_loss(float(loss), terms, epoch=epoch, phase="validation")
-        n = len(batch["image"])
-        count += n
-        for name, value in {"loss": float(loss), **terms}.items():
-            sums[name] = sums.get(name, 0.0) + value * n
+        batch = forward.prepare_batch(batch)
+        outputs, _, terms = _loss(forward, batch, setup, epoch=epoch, phase="validation")
+        means.add(terms, len(batch["image"]))
         known = batch["outcome_known"]
         outcome_p.append(torch.sigmoid(outputs["outcome"].float())[known].cpu())
         outcome_y.append(batch["outcome"][known].cpu())
@@ -176,7 +159,7 @@ def evaluate(module: nn.Module, loader, setup: TrainingSetup, *,
             logits = outputs["pathology"][k].float()
             pred = (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(1)
             pathology_hits.append((pred == batch["pathology"][k]).cpu())
-    metrics = {name: value / count for name, value in sums.items()}
+    metrics = means.result()
     p, y = torch.cat(outcome_p).numpy(), torch.cat(outcome_y).numpy()
     if len(np.unique(y)) == 2:
         metrics["auc"] = float(roc_auc_score(y, p))
@@ -263,7 +246,7 @@ def restore_best(module: nn.Module, state: LoopState) -> int:
     return state.epoch
 
 
-def fit_loop(module: nn.Module, optimizer: torch.optim.Optimizer, train_loader,
+def fit_loop(forward: Forward, optimizer: torch.optim.Optimizer, train_loader,
              valid_loader, setup: TrainingSetup, *, state: LoopState | None = None,
              on_epoch_end: Callable[[LoopState, bool], None] | None = None,
              ) -> tuple[list[dict], int]:
@@ -297,6 +280,7 @@ def fit_loop(module: nn.Module, optimizer: torch.optim.Optimizer, train_loader,
     best_epoch : int
         Epoch (1-based) whose weights the module holds.
     """
+    module = forward.module
     state = LoopState() if state is None else state
     state.interrupted = False
     bar = tqdm(total=setup.max_epochs, initial=min(state.epoch, setup.max_epochs),
@@ -308,11 +292,11 @@ def fit_loop(module: nn.Module, optimizer: torch.optim.Optimizer, train_loader,
                 start = time.perf_counter()
                 record = {"epoch": epoch}
                 record.update({f"train_{k}": v for k, v in train_epoch(
-                    module, train_loader, optimizer, setup, epoch=epoch,
+                    forward, train_loader, optimizer, setup, epoch=epoch,
                     stop_requested=interrupt).items()})
                 if valid_loader is not None:
                     record.update({f"valid_{k}": v for k, v in evaluate(
-                        module, valid_loader, setup, epoch=epoch).items()})
+                        forward, valid_loader, setup, epoch=epoch).items()})
                 record["duration"] = time.perf_counter() - start
                 state.history.append(record)
                 state.epoch = epoch

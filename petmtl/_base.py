@@ -1,0 +1,346 @@
+"""What the petmtl estimators share: parameters, ``fit``, the auxiliary heads, model files.
+
+``fit`` reads top to bottom: check the parameters, check the data, build the network
+and its loaders, train, keep the result. The concrete estimators (the binary
+:class:`~petmtl.MultiTaskPETEstimator`) add how their outcome ``y`` is read and
+what ``predict`` means.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+
+from . import serialization, training
+from ._input import (
+    FitData,
+    TaskDataset,
+    check_fit_data,
+    intensity_scaling,
+    training_loaders,
+)
+from ._params import validate_params
+from ._prediction import PredictionMixin
+from ._runtime import (
+    configure_device,
+    limited_threads,
+    resolve_device,
+    resolve_memory_format,
+)
+from .exceptions import DeviceOutOfMemoryError, TrainingDivergedError
+from .losses import TASKS, task_weights
+from .network import MultiTaskWNet
+
+FITTED = ("module_", "history_", "best_epoch_", "_warm_start_state")
+
+
+class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
+    """Shared machinery of the petmtl estimators; see :class:`~petmtl.MultiTaskPETEstimator`."""
+
+    def __init__(self, lam=0.3, *, task_weights=None,
+                 tasks=("reconstruction", "segmentation", "pathology"),
+                 outcome_features="both", base_width=16, depth=4, norm="batch", dropout=0.5,
+                 segmentation_prior=0.01, learning_rate=1e-3, weight_decay=1e-4, batch_size=4,
+                 max_epochs=100, early_stopping=True, validation_fraction=0.2,
+                 validation_stratify="outcome", n_iter_no_change=20, augment=True,
+                 intensity_scale="auto", dice_smooth=1.0, seg_bce_weight=0.5,
+                 volume_shape=None, device="auto", amp="auto", verbose=0, random_state=None,
+                 checkpoint_path=None, checkpoint_every=1, warm_start=False, resume=None,
+                 spacing=2.0, input_shape=(64, 64, 64), crop_center="body",
+                 interpolation="linear", num_workers=0, memory_format="auto"):
+        self.lam = lam
+        self.task_weights = task_weights
+        self.tasks = tasks
+        self.outcome_features = outcome_features
+        self.base_width = base_width
+        self.depth = depth
+        self.norm = norm
+        self.dropout = dropout
+        self.segmentation_prior = segmentation_prior
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.validation_stratify = validation_stratify
+        self.n_iter_no_change = n_iter_no_change
+        self.augment = augment
+        self.intensity_scale = intensity_scale
+        self.dice_smooth = dice_smooth
+        self.seg_bce_weight = seg_bce_weight
+        self.volume_shape = volume_shape
+        self.device = device
+        self.amp = amp
+        self.verbose = verbose
+        self.random_state = random_state
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
+        self.warm_start = warm_start
+        self.resume = resume
+        self.spacing = spacing
+        self.input_shape = input_shape
+        self.crop_center = crop_center
+        self.interpolation = interpolation
+        self.num_workers = num_workers
+        self.memory_format = memory_format
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y, *, masks=None, pathology=None):
+        """Train the network on PET volumes and their (partial) labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, D, H, W) or (n, 1, D, H, W)
+            PET volumes, e.g. in SUV. 2-D (n, n_voxels) is read as flattened
+            volumes of ``volume_shape``. Or a sequence of NIfTI file paths, read
+            lazily (see ``spacing``, ``input_shape``, ``num_workers``).
+        y : array-like of shape (n,)
+            The outcome; unknown entries are left out of the outcome loss (see the
+            estimator's class documentation for its form).
+        masks : array-like of shape (n, D, H, W) or sequence, optional
+            Binary tumour masks; a sequence may hold None for unannotated
+            samples. Required when the segmentation task is enabled.
+        pathology : array-like of shape (n,), optional
+            Pathology labels (two or more classes); None, NaN, "" or -1 for
+            unknown. Required when the pathology task is enabled.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        validate_params(self.get_params(deep=False))
+        data = self._check_fit_data(X, y, masks, pathology)
+        start = self._continuation()
+        self._set_data_attributes(data, start)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        split = start.run.split if start is not None else training.validation_split(
+            data.strata, fraction=self.validation_fraction, stratify=self.validation_stratify,
+            enabled=self.early_stopping, random_state=rng)
+        devices = [self.device_] if self.device_.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), limited_threads():
+            torch.manual_seed(seed)
+            forward, optimizer, loaders, setup = self._build(data, split, seed)
+            result = self._train(forward, optimizer, loaders, setup, split, start)
+        self._keep(forward.module, result)
+        return self
+
+    def _check_fit_data(self, X, y, masks, pathology) -> FitData:
+        volumes = self._as_volumes(X)
+        return check_fit_data(volumes, self._check_outcome(y, len(volumes)), masks=masks,
+                              pathology=pathology, tasks=tuple(self.tasks))
+
+    def _check_outcome(self, y, n_samples: int) -> tuple[dict, dict, dict]:
+        """Read ``y``: (fitted attributes, loss targets, validation strata)."""
+        raise NotImplementedError
+
+    def _set_data_attributes(self, data: FitData, start) -> None:
+        for name, value in data.attributes.items():
+            setattr(self, name, value)
+        spatial = data.volumes.shape[1:]
+        self.volume_shape_ = tuple(int(s) for s in spatial)
+        self.n_features_in_ = int(np.prod(spatial))
+        self.device_ = resolve_device(self.device)
+        self.task_weights_ = self._resolve_weights()
+        if start is None:
+            scaling = intensity_scaling(data.volumes, self.intensity_scale)
+        else:
+            start.check(params=self.get_params(deep=False), attributes=vars(self),
+                        n_samples=len(data.volumes))
+            saved = start.record.attributes
+            scaling = saved["intensity_shift_"], saved["intensity_scale_"]
+        self.intensity_shift_, self.intensity_scale_ = scaling
+
+    def _resolve_weights(self) -> dict[str, float]:
+        tasks = tuple(self.tasks)
+        if self.task_weights is None:
+            return task_weights(self.lam, tasks)
+        enabled = (*tasks, "outcome")
+        return {t: float(self.task_weights.get(t, 0.0)) if t in enabled else 0.0 for t in TASKS}
+
+    def _continuation(self) -> training.Continuation | None:
+        if self.resume is not None:
+            return training.read_run(self.resume)
+        if self.warm_start and hasattr(self, "module_"):
+            return getattr(self, "_warm_start_state", None)
+        return None
+
+    def _build(self, data: FitData, split, seed: int):
+        """The network (as a :class:`Forward`), optimizer, loaders and loop settings."""
+        configure_device(self.device_)
+        memory_format = resolve_memory_format(self.memory_format, self.device_)
+        module = self._build_module().to(self.device_, memory_format=memory_format)
+        forward = self._forward(module)
+        generator = torch.Generator().manual_seed(seed)
+        train_set, valid_set = [
+            None if idx is None else TaskDataset(data.volumes, idx, masks=data.masks,
+                                                 mask_known=data.mask_known,
+                                                 targets=data.targets)
+            for idx in split]
+        loaders = training_loaders(train_set, valid_set, batch_size=self.batch_size,
+                                   generator=generator,
+                                   pin_memory=self.device_.type == "cuda")
+        optimizer = torch.optim.AdamW(module.parameters(), lr=self.learning_rate,
+                                      weight_decay=self.weight_decay)
+        setup = training.TrainingSetup(
+            weights=self.task_weights_, max_epochs=self.max_epochs,
+            n_iter_no_change=self.n_iter_no_change, augment=self.augment,
+            dice_smooth=self.dice_smooth, seg_bce_weight=self.seg_bce_weight,
+            verbose=self.verbose, generator=generator, volume_shape=self.volume_shape_,
+            memory_settings=self._memory_settings())
+        return forward, optimizer, loaders, setup
+
+    def _build_module(self) -> MultiTaskWNet:
+        tasks = tuple(self.tasks)
+        n_pathology = 0
+        if "pathology" in tasks:
+            k = len(self.pathology_classes_)
+            n_pathology = 1 if k == 2 else k
+        return MultiTaskWNet(
+            self.base_width, self.depth, reconstruction="reconstruction" in tasks,
+            segmentation="segmentation" in tasks, n_pathology_outputs=n_pathology,
+            outcome_features=self.outcome_features, norm=self.norm, dropout=self.dropout,
+            segmentation_prior=self.segmentation_prior)
+
+    def _memory_settings(self) -> str:
+        return (f"batch_size={self.batch_size}, base_width={self.base_width}, "
+                f"depth={self.depth}")
+
+    def _train(self, forward, optimizer, loaders, setup, split, start):
+        checkpoint = None
+        if self.checkpoint_path is not None:
+            checkpoint = training.CheckpointPlan(self.checkpoint_path, self.checkpoint_every,
+                                                 self._record(weights=False))
+        try:
+            return training.train(forward, optimizer, loaders, setup, split=split,
+                                  start=None if start is None else start.run,
+                                  checkpoint=checkpoint, keep_run=self.warm_start)
+        except (TrainingDivergedError, DeviceOutOfMemoryError) as exc:
+            self._keep(forward.module, getattr(exc, "result", None))
+            raise
+
+    def _record(self, *, weights: bool = True) -> serialization.ModelRecord:
+        with warnings.catch_warnings():  # e.g. a RandomState random_state stored as None
+            warnings.simplefilter("ignore", UserWarning)
+            record = serialization.record_of(self, weights=weights)
+        for name in ("checkpoint_path", "resume"):  # the model format stores paths as str
+            if record.params[name] is not None:
+                record.params[name] = os.fspath(record.params[name])
+        return record
+
+    def _keep(self, module, result: training.TrainingResult | None) -> None:
+        """Keep a training result as the fitted state (None: leave the estimator unfitted)."""
+        if result is None:
+            for name in FITTED:
+                self.__dict__.pop(name, None)
+            return
+        self.module_ = module.eval()
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self._warm_start_state = None
+        if result.run is not None:
+            self._warm_start_state = training.Continuation(
+                self._record(weights=False), result.run, "warm_start=True")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "module_")
+
+    # ---------------------------------------------------------- model files
+    def save(self, path) -> str:
+        """Write a safe model file (tensors + JSON); see :func:`petmtl.serialization.save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+
+        Returns
+        -------
+        str
+            ``path``.
+        """
+        return serialization.write_record(path, self._record())
+
+    @classmethod
+    def load(cls, path, *, device=None):
+        """Read a model file written by :meth:`save`; see :func:`petmtl.serialization.load`.
+
+        Parameters
+        ----------
+        path : str or path-like
+        device : str or torch.device, optional
+            Device for the network; default: the training device if available, else
+            the CPU.
+
+        Returns
+        -------
+        estimator
+        """
+        record = serialization.read_record(path)
+        if record.class_name != cls.__name__:
+            raise ValueError(f"{os.fspath(path)} holds a {record.class_name!r}, expected a "
+                             f"{cls.__name__}")
+        return cls._from_model_record(record, device=device, source=os.fspath(path))
+
+    @classmethod
+    def _from_model_record(cls, record: serialization.ModelRecord, *, device=None,
+                           source: str = "state"):
+        """The estimator a :class:`~petmtl.serialization.ModelRecord` describes."""
+        unknown = sorted(set(record.params) - set(cls().get_params(deep=False)))
+        if unknown:
+            raise ValueError(f"{source} has parameters {unknown} that this petmtl version does "
+                             "not know; upgrade petmtl to read it")
+        estimator = cls(**record.params)
+        for name, value in record.attributes.items():
+            setattr(estimator, name, value)
+        if record.state_dict is not None:
+            estimator._load_weights(record.state_dict, device, source)
+        return estimator
+
+    def _load_weights(self, state_dict: dict, device, source: str) -> None:
+        saved = getattr(self, "device_", torch.device("cpu"))
+        if device is None:
+            usable = saved.type != "cuda" or torch.cuda.is_available()
+            target = saved if usable else torch.device("cpu")
+        else:
+            target = torch.device(device)
+        module = self._build_module()
+        try:
+            module.load_state_dict(state_dict)
+        except RuntimeError as exc:
+            raise ValueError(f"{source}: the stored weights do not match the network "
+                             f"described by its parameters ({str(exc).splitlines()[0]})"
+                             ) from None
+        # The same layout as in fit: convolution kernels differ between layouts in the
+        # last bits, and a loaded model must predict exactly as the saved one did.
+        memory_format = resolve_memory_format(self.memory_format, target)
+        self.module_ = module.to(target, memory_format=memory_format).eval()
+        self.device_ = target
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        if "module_" in state and self.device_.type != "cpu":
+            state["module_"] = copy.deepcopy(self.module_).cpu()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        # A model fitted on a GPU is pickled with CPU tensors (see __getstate__) and
+        # comes back on the CPU when the unpickling machine has no GPU.
+        if "module_" in state and state["device_"].type == "cuda":
+            if torch.cuda.is_available():
+                self.module_.to(self.device_)
+            else:
+                self.device_ = torch.device("cpu")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        return tags

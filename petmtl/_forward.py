@@ -1,0 +1,171 @@
+"""The one way the network is run: input scaling, memory layout, autocast, batches, windows.
+
+Training, validation, prediction, the command line and Grad-CAM all feed the network
+through a :class:`Forward`, so they agree on how a PET volume becomes a network input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._input import PathVolumes, iterate_files, prediction_loader
+from .io import sliding_window_predict
+
+PER_VOXEL = ("reconstruction", "segmentation")
+
+
+@dataclass(frozen=True)
+class InputScaling:
+    """Intensity scaling of the network input: ``(x - shift) / scale``."""
+
+    shift: float = 0.0
+    scale: float = 1.0
+
+    def __call__(self, x):
+        """Scale raw intensities (e.g. SUV) to network units."""
+        return (x - self.shift) / self.scale
+
+    def invert(self, x):
+        """Bring network units (e.g. a reconstruction) back to the input's units."""
+        return x * self.scale + self.shift
+
+
+def autocast_dtype(amp, device: torch.device) -> torch.dtype | None:
+    """bf16 when ``amp`` is True, or when it is "auto" and the device is CUDA."""
+    if amp == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    return torch.bfloat16 if amp else None
+
+
+def _to_numpy(name: str, value: torch.Tensor) -> np.ndarray:
+    value = value.float()
+    if name == "segmentation":
+        value = torch.sigmoid(value)
+    if name in PER_VOXEL:
+        value = value[:, 0]
+    return value.cpu().numpy()
+
+
+@dataclass
+class Forward:
+    """A network with everything needed to feed it PET volumes.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The :class:`~petmtl.network.MultiTaskWNet`, on ``device`` in ``memory_format``.
+    device : torch.device
+    scaling : InputScaling
+    memory_format : torch.memory_format
+        Layout of the input batches (the network's own).
+    autocast_dtype : torch.dtype or None
+        Mixed-precision dtype, or None for full precision.
+    """
+
+    module: nn.Module
+    device: torch.device
+    scaling: InputScaling = InputScaling()
+    memory_format: torch.memory_format = torch.contiguous_format
+    autocast_dtype: torch.dtype | None = None
+
+    def prepare(self, image: torch.Tensor) -> torch.Tensor:
+        """A raw (n, 1, D, H, W) batch on the device, scaled, in the network's layout."""
+        image = self.scaling(image.to(self.device, non_blocking=True))
+        return image.contiguous(memory_format=self.memory_format)
+
+    def prepare_batch(self, batch: dict) -> dict:
+        """A training batch on the device, its image prepared (labels only moved)."""
+        moved = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        moved["image"] = self.prepare(batch["image"])
+        return moved
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The autocast context of this network (a no-op without mixed precision)."""
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
+                              enabled=self.autocast_dtype is not None)
+
+    def __call__(self, image: torch.Tensor, outputs: Sequence[str] | None = None) -> dict:
+        """Run the network on a prepared batch under autocast (training or inference).
+
+        ``outputs`` limits the branches run (see ``MultiTaskWNet.forward``); None runs all.
+        """
+        with self.autocast():
+            if outputs is None:
+                return self.module(image)
+            return self.module(image, outputs=outputs)
+
+    @torch.inference_mode()
+    def predict(self, volumes, outputs: Sequence[str], *, batch_size: int
+                ) -> dict[str, np.ndarray]:
+        """Every requested output for ``volumes``, from one pass over them.
+
+        Parameters
+        ----------
+        volumes : ndarray of shape (n, D, H, W) or PathVolumes
+            Raw volumes; files are read by the volumes' DataLoader workers.
+        outputs : sequence of str
+            Among the network's outputs; segmentation comes as probabilities,
+            per-voxel outputs without their channel axis.
+        batch_size : int
+
+        Returns
+        -------
+        dict of str to ndarray
+            One array per output, first axis the samples. Each batch's outputs are
+            moved to the CPU as soon as they are computed.
+        """
+        self.module.eval()
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
+        for batch in prediction_loader(volumes, batch_size):
+            result = self(self.prepare(batch["image"]), outputs)
+            for name in outputs:
+                parts[name].append(_to_numpy(name, result[name]))
+        return {name: np.concatenate(values) for name, values in parts.items()}
+
+    @torch.inference_mode()
+    def segment_grid(self, image: np.ndarray, *, window: Sequence[int],
+                     batch_size: int) -> np.ndarray:
+        """Tumour probabilities over a whole grid with Gaussian-blended sliding windows."""
+        self.module.eval()
+
+        def predict(windows: np.ndarray) -> np.ndarray:
+            batch = self.prepare(torch.from_numpy(windows)[:, None])
+            return _to_numpy("segmentation", self(batch, ("segmentation",))["segmentation"])
+
+        return sliding_window_predict(image, predict, window, overlap=0.5, blend="gaussian",
+                                      batch_size=batch_size)
+
+    @torch.inference_mode()
+    def predict_files(self, volumes: PathVolumes, outputs: Sequence[str], *,
+                      batch_size: int, reference_masks=None) -> Iterator[dict]:
+        """Per file, every requested output from one read of it.
+
+        The image-level outputs (outcome, pathology, features) come from the
+        ``volumes.volume_shape`` window that the volumes' crop rule places; the
+        ``"segmentation"`` probabilities come from sliding windows over the whole
+        resampled grid and are returned on the network grid with the ``"record"``
+        that maps them back (:meth:`~petmtl.io.GeometryRecord.to_original`). With
+        ``reference_masks`` (mask paths, None where absent) each item also holds
+        ``"reference_mask"``, read against the same PET read.
+        """
+        image_level = [name for name in outputs if name not in PER_VOXEL]
+        segment = "segmentation" in outputs
+        reads = iterate_files(volumes, window=bool(image_level), whole_grid=segment,
+                              mask_paths=reference_masks)
+        for item in reads:
+            results = {key: item[key] for key in ("record", "reference_mask") if key in item}
+            if image_level:
+                batch = self.prepare(torch.as_tensor(item["window"])[None, None])
+                out = self(batch, image_level)
+                results.update({name: _to_numpy(name, out[name])[0] for name in image_level})
+            if segment:
+                results["segmentation"] = self.segment_grid(
+                    np.asarray(item["grid"]), window=volumes.volume_shape,
+                    batch_size=batch_size)
+            yield results

@@ -1,0 +1,71 @@
+"""JSON with type tags: the metadata of model files.
+
+Tuples, NumPy arrays and scalars and ``torch.device`` are stored with small tags, so
+every parameter and fitted attribute comes back with its type (``classes_`` keeps its
+dtype).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def encode(value: Any, where: str) -> Any:
+    """Turn a parameter or fitted attribute into JSON-safe data with type tags.
+
+    ``where`` names the value in errors (e.g. "parameter 'lam'").
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, np.generic):
+        return {"__numpy_scalar__": value.item(), "dtype": value.dtype.str}
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biufUOS":
+            raise TypeError(f"cannot store {where}: arrays of dtype {value.dtype} are not "
+                            "supported in a model file")
+        items = [encode(v, where) for v in value.ravel().tolist()]
+        dtype = "object" if value.dtype == object else value.dtype.str
+        return {"__ndarray__": items, "dtype": dtype, "shape": list(value.shape)}
+    if isinstance(value, tuple):
+        return {"__tuple__": [encode(v, where) for v in value]}
+    if isinstance(value, list):
+        return [encode(v, where) for v in value]
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError(f"cannot store {where}: dict keys must be strings")
+        if "__tuple__" in value or "__ndarray__" in value:
+            raise TypeError(f"cannot store {where}: reserved key in dict")
+        return {k: encode(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, torch.device):
+        return {"__device__": str(value)}
+    raise TypeError(f"cannot store {where} of type {type(value).__name__} in a model file "
+                    "(supported: numbers, strings, None, tuples, lists, dicts with string "
+                    "keys, NumPy arrays and scalars, torch.device)")
+
+
+def decode(value: Any) -> Any:
+    """Undo :func:`encode`: tuples, NumPy arrays and scalars and devices come back."""
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__tuple__" in value:
+        return tuple(decode(v) for v in value["__tuple__"])
+    if "__ndarray__" in value:
+        items = [decode(v) for v in value["__ndarray__"]]
+        shape = tuple(value["shape"])
+        if value["dtype"] == "object":
+            out = np.empty(len(items), dtype=object)
+            out[:] = items
+            return out.reshape(shape)
+        return np.asarray(items, dtype=np.dtype(value["dtype"])).reshape(shape)
+    if "__numpy_scalar__" in value:
+        return np.dtype(value["dtype"]).type(value["__numpy_scalar__"])
+    if "__device__" in value:
+        return torch.device(value["__device__"])
+    return {k: decode(v) for k, v in value.items()}

@@ -1,0 +1,214 @@
+"""The state of a training run as plain tensors: checkpoints, resuming and warm starts.
+
+A checkpoint is a :mod:`petmtl.serialization` model file (tensors plus JSON metadata,
+read with ``torch.load(weights_only=True)``, so loading one never runs code):
+
+``state_dict``
+    The best weights so far (the last ones without validation), so
+    ``MultiTaskPETEstimator.load(checkpoint)`` gives a usable model; its metadata
+    holds the parameters, the fitted attributes and ``history_``.
+``optimizer_state``
+    The optimizer's state dict (AdamW moments and step counts).
+``training_state``
+    ``kind`` (``"petmtl-run"``) and ``version``; ``epoch`` (completed epochs),
+    ``best_epoch``, ``best_loss``, ``history`` (JSON); ``last_model`` (the weights of
+    the last completed epoch); ``rng``: ``torch`` (global CPU generator), ``generator``
+    (shuffling, augmentation) and on CUDA ``cuda``; ``split``: ``train`` and ``valid``
+    sample indices.
+
+Files are replaced atomically, so a crash while writing leaves the previous
+checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import serialization
+from ..exceptions import CheckpointError
+from ..serialization import ModelRecord
+from .loop import LoopState
+
+RUN_KIND = "petmtl-run"
+RUN_VERSION = 1
+ARCHITECTURE = ("base_width", "depth", "tasks", "norm", "outcome_features")
+
+
+def cpu_copy(tree):
+    """Detached CPU copies of the tensors in a nested dict/list/tuple."""
+    if isinstance(tree, torch.Tensor):
+        return tree.detach().to("cpu", copy=True)
+    if isinstance(tree, dict):
+        return {k: cpu_copy(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(cpu_copy(v) for v in tree)
+    return tree
+
+
+@dataclass
+class RunState:
+    """A training run that can be continued (what checkpoints hold and warm starts keep).
+
+    Attributes
+    ----------
+    epoch, best_epoch : int
+        Completed epochs and the epoch of the best validation loss (0: none).
+    best_loss : float
+    history : list of dict
+    rng : dict
+        ``torch``, ``generator`` and on CUDA ``cuda`` random states.
+    split : tuple of (ndarray, ndarray or None)
+        Training and validation sample indices.
+    last_model, best_model : dict of tensors (best_model None without one)
+    optimizer_state : dict
+    """
+
+    epoch: int
+    best_epoch: int
+    best_loss: float
+    history: list
+    rng: dict
+    split: tuple
+    last_model: dict
+    best_model: dict | None
+    optimizer_state: dict
+
+    @classmethod
+    def capture(cls, state: LoopState, module, optimizer, generator, device, split
+                ) -> RunState:
+        """Copy the run's state to the CPU, with the module's current weights as last."""
+        rng = {"torch": torch.get_rng_state(), "generator": generator.get_state()}
+        if device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(device)
+        return cls(epoch=state.epoch, best_epoch=state.best_epoch,
+                   best_loss=float(state.best_loss), history=list(state.history), rng=rng,
+                   split=split, last_model=cpu_copy(module.state_dict()),
+                   best_model=None if state.best_state is None else cpu_copy(state.best_state),
+                   optimizer_state=cpu_copy(optimizer.state_dict()))
+
+    def training_state(self) -> dict:
+        """The checkpoint's ``training_state`` entry (see the module docstring)."""
+        train_idx, valid_idx = self.split
+        return {
+            "kind": RUN_KIND, "version": RUN_VERSION, "epoch": self.epoch,
+            "best_epoch": self.best_epoch, "best_loss": self.best_loss,
+            "history": json.dumps(self.history), "rng": self.rng,
+            "split": {"train": torch.as_tensor(np.asarray(train_idx, dtype=np.int64)),
+                      "valid": torch.as_tensor(np.asarray(
+                          [] if valid_idx is None else valid_idx, dtype=np.int64))},
+            "last_model": self.last_model,
+        }
+
+    def restore(self, module, optimizer, generator, device, *, learning_rate: float,
+                weight_decay: float) -> LoopState:
+        """Load the run into a fresh module, optimizer and generator; return its progress.
+
+        A changed ``learning_rate`` or ``weight_decay`` applies from the next step on.
+        """
+        module.load_state_dict(self.last_model)
+        optimizer.load_state_dict(self.optimizer_state)
+        for group in optimizer.param_groups:
+            group["lr"], group["weight_decay"] = learning_rate, weight_decay
+        torch.set_rng_state(self.rng["torch"])
+        generator.set_state(self.rng["generator"])
+        if "cuda" in self.rng and device.type == "cuda":
+            torch.cuda.set_rng_state(self.rng["cuda"], device)
+        best_state = None
+        if self.best_epoch > 0 and self.best_model is not None:
+            best_state = {k: v.to(device) for k, v in self.best_model.items()}
+        return LoopState(epoch=self.epoch, history=list(self.history),
+                         best_loss=self.best_loss, best_epoch=self.best_epoch,
+                         best_state=best_state)
+
+
+@dataclass
+class Continuation:
+    """A saved run to continue: the estimator it belonged to, its state and where from."""
+
+    record: ModelRecord
+    run: RunState
+    source: str
+
+    def check(self, *, params: dict, attributes: dict, n_samples: int) -> None:
+        """Raise :class:`CheckpointError` unless this fit continues the saved run.
+
+        The architecture parameters, the classes, the volume shape and the number of
+        samples must be those of the saved run.
+        """
+        saved = self.record
+        problems = [f"{key}={saved.params[key]!r} (now {params[key]!r})"
+                    for key in ARCHITECTURE if _normal(saved.params[key]) != _normal(params[key])]
+        for attr in ("classes_", "pathology_classes_"):
+            before, now = saved.attributes.get(attr), attributes.get(attr)
+            before = None if before is None else np.asarray(before).tolist()
+            now = None if now is None else np.asarray(now).tolist()
+            if before != now:
+                problems.append(f"{attr}={before} (now {now})")
+        before, now = tuple(saved.attributes["volume_shape_"]), attributes["volume_shape_"]
+        if before != tuple(now):
+            problems.append(f"volume shape {before} (now {tuple(now)})")
+        train, valid = self.run.split
+        saved_n = len(train) + (0 if valid is None else len(valid))
+        if saved_n != n_samples:
+            problems.append(f"{saved_n} samples (now {n_samples})")
+        if problems:
+            raise CheckpointError(f"cannot continue from {self.source}: the saved run differs "
+                                  f"from this fit in " + "; ".join(problems))
+
+
+def _normal(value):
+    return list(value) if isinstance(value, (tuple, list)) else value
+
+
+def write_checkpoint(path, record: ModelRecord, run: RunState) -> None:
+    """Write ``run`` with the estimator ``record`` to ``path`` (see the module docstring).
+
+    ``record`` holds the parameters and the fitted attributes set before training;
+    ``history_`` and ``best_epoch_`` are added from the run.
+    """
+    attributes = {**record.attributes, "history_": run.history,
+                  "best_epoch_": run.best_epoch or run.epoch}
+    file_record = dataclasses.replace(
+        record, attributes=attributes, state_dict=run.best_model or run.last_model,
+        optimizer_state=run.optimizer_state, training_state=run.training_state())
+    serialization.write_record(path, file_record)
+
+
+def read_run(path) -> Continuation:
+    """Read the run saved in checkpoint ``path`` (the ``resume`` parameter)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"resume must be a path (str or os.PathLike), got "
+                        f"{type(path).__name__}")
+    source = f"resume={os.fspath(path)!r}"
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{source}: checkpoint file not found")
+    try:
+        record = serialization.read_record(path)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"{source}: {exc}") from None
+    ts = record.training_state
+    if (not isinstance(ts, dict) or ts.get("kind") != RUN_KIND
+            or ts.get("version") != RUN_VERSION or record.optimizer_state is None):
+        raise CheckpointError(f"{source} is a model file without a petmtl training state "
+                              "(written by save(), not by checkpoint_path); it cannot be "
+                              "resumed. Use warm_start=True on the loaded estimator instead")
+    try:
+        valid = ts["split"]["valid"].numpy()
+        run = RunState(
+            epoch=int(ts["epoch"]), best_epoch=int(ts["best_epoch"]),
+            best_loss=float(ts["best_loss"]), history=json.loads(ts["history"]),
+            rng=ts["rng"], split=(ts["split"]["train"].numpy(), valid if len(valid) else None),
+            last_model=ts["last_model"],
+            best_model=record.state_dict if int(ts["best_epoch"]) > 0 else None,
+            optimizer_state=record.optimizer_state)
+        for key in ("volume_shape_", "intensity_shift_", "intensity_scale_"):
+            record.attributes[key]  # noqa: B018 - presence check
+    except (KeyError, AttributeError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{source}: incomplete training state ({exc!r})") from None
+    return Continuation(record, run, source)
