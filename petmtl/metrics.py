@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.metadata_routing import MetadataRequest
 
-from ._input import check_array_masks as check_masks
+from ._input import check_array_masks
 
 
 def dice_score(masks_true, masks_pred, *, per_sample: bool = False,
@@ -24,7 +24,8 @@ def dice_score(masks_true, masks_pred, *, per_sample: bool = False,
         Reference masks; a sequence may hold None for samples without a mask,
         which are left out.
     masks_pred : array-like of shape (n, D, H, W)
-        Predicted binary masks.
+        Predicted binary masks (0/1 or bool). Probability maps are refused:
+        threshold them first, e.g. ``proba >= 0.5`` or ``estimator.segment(X)``.
     per_sample : bool, default=False
         Return the score of every sample (NaN where the reference is missing)
         instead of the mean over annotated samples.
@@ -34,6 +35,12 @@ def dice_score(masks_true, masks_pred, *, per_sample: bool = False,
     Returns
     -------
     float or ndarray of shape (n,)
+
+    Raises
+    ------
+    ValueError
+        If ``masks_pred`` holds values other than 0 and 1 (e.g. probabilities), or
+        the shapes differ.
 
     Examples
     --------
@@ -47,9 +54,14 @@ def dice_score(masks_true, masks_pred, *, per_sample: bool = False,
         pred = pred[None]
     if pred.ndim != 4:
         raise ValueError(f"masks_pred must have shape (n, D, H, W), got {pred.shape}")
+    if pred.dtype != bool and not np.isin(pred, (0, 1)).all():
+        values = np.unique(pred[~np.isin(pred, (0, 1))])[:3].tolist()
+        raise ValueError(f"masks_pred must be binary (0/1 or bool), got other values such as "
+                         f"{values}; threshold probability maps first (proba >= 0.5, or "
+                         "estimator.segment(X))")
     single = isinstance(masks_true, np.ndarray) and masks_true.ndim == 3
-    truth, known = check_masks([masks_true] if single else masks_true, len(pred),
-                               pred.shape[1:])
+    truth, known = check_array_masks([masks_true] if single else masks_true, len(pred),
+                                     pred.shape[1:])
     pred = pred.astype(bool).reshape(len(pred), -1)
     truth = truth.astype(bool).reshape(len(truth), -1)
     overlap = np.count_nonzero(pred & truth, axis=1)
