@@ -2,6 +2,7 @@
 
 import multiprocessing as mp
 import os
+import pickle
 import shutil
 import time
 import warnings
@@ -10,9 +11,10 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+import torch
 
 import petmtl.io._geometry as geometry
-from petmtl.io import PreprocessedCache, prepare_volume
+from petmtl.io import NiftiVolumeDataset, PreprocessedCache, collate_volumes, prepare_volume
 
 LPS = np.diag([-4.0, -4.0, 3.0, 1.0])
 LPS[:3, 3] = [100.0, 80.0, -50.0]
@@ -226,6 +228,48 @@ def test_concurrent_writers_leave_one_intact_entry(tmp_path, loads):
     assert loads == []
 
 
+def _fail(path, *args, **kwargs):
+    raise AssertionError(f"read {path} from NIfTI")
+
+
+def test_dataset_with_cache_directory_in_dataloader_workers(tmp_path, monkeypatch):
+    pairs = [_pet_and_mask(tmp_path, f"p{i}", seed=i) for i in range(4)]
+    pets, masks = [p for p, _ in pairs], [m for _, m in pairs]
+    masks[1] = None
+    plain = NiftiVolumeDataset(pets, masks, **SETTINGS)
+    ds = NiftiVolumeDataset(pets, masks, cache=tmp_path / "cache", **SETTINGS)
+    assert len(pickle.dumps(ds)) < 4000  # paths and settings only
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, collate_fn=collate_volumes,
+                                         num_workers=2,
+                                         multiprocessing_context="fork" if FORK else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        first = list(loader)
+        assert len(PreprocessedCache(tmp_path / "cache")) == 4  # filled by the workers
+        if FORK:  # workers of the next epoch inherit a NIfTI reader that fails
+            monkeypatch.setattr(geometry, "load_pet", _fail)
+        second = list(loader)
+    monkeypatch.undo()
+    for b1, b2, i in zip(first + second, second + first, [0, 2, 0, 2], strict=True):
+        torch.testing.assert_close(b1[0], b2[0])
+        torch.testing.assert_close(b1[1], b2[1])
+        torch.testing.assert_close(b1[0][0, 0], torch.from_numpy(plain[i][0]))
+    pet, mask, rec = ds[0]
+    assert pet.flags.writeable and mask.flags.writeable  # items are copies, as without cache
+    _assert_same((pet, mask, rec), plain[0])
+    assert ds[1][1] is None
+
+
+def test_dataset_shape_none_gives_the_whole_resampled_grid(tmp_path):
+    pet, mask = _pet_and_mask(tmp_path)
+    cache = PreprocessedCache(tmp_path / "cache")
+    for c in (False, True, cache):
+        ds = NiftiVolumeDataset([pet], [mask], spacing=4.0, shape=None, cache=c)
+        item = ds[0]
+        _assert_same(item, prepare_volume(pet, mask, spacing=4.0, shape=None))
+        assert item[0].shape == item[2].resampled_shape == (20, 18, 12)
+
+
 def test_prune_and_clear(tmp_path, loads):
     folder = tmp_path / "cache"
     cache = PreprocessedCache(folder)
@@ -263,6 +307,8 @@ def test_errors_name_the_file_and_argument(tmp_path):
         cache.get(pet, spacings=2.0)
     with pytest.raises(ValueError, match="interpolation"):
         cache.get(pet, interpolation="sinc")
+    with pytest.raises(TypeError, match="cache"):
+        NiftiVolumeDataset([pet], cache=object())
     assert len(cache) == 0
 
 
