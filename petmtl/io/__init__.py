@@ -8,6 +8,7 @@ The typical path from files to the network and back::
     write_mask_like(record.to_original(pred_mask), "pet.nii.gz", "pred.nii.gz")
 """
 
+from ._cache import PreprocessedCache
 from ._dataset import NiftiVolumeDataset, collate_volumes
 from ._geometry import GeometryRecord, prepare_loaded_volume, prepare_volume
 from ._manifest import Manifest, read_manifest, write_manifest
@@ -35,6 +36,7 @@ __all__ = [
     "GeometryRecord",
     "Manifest",
     "NiftiVolumeDataset",
+    "PreprocessedCache",
     "Volume",
     "canonical_orientation",
     "collate_volumes",

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ._cache import PreprocessedCache
 from ._geometry import GeometryRecord, prepare_volume
 from ._manifest import Manifest
 from ._volume import PathLike
@@ -19,7 +20,9 @@ class NiftiVolumeDataset(Dataset):
 
     Each item is prepared with :func:`prepare_volume` when it is requested, so memory grows
     with the batch, not the cohort (unless ``cache=True``). The dataset holds only paths and
-    settings, so it pickles cheaply into DataLoader worker processes.
+    settings, so it pickles cheaply into DataLoader worker processes. With an on-disk
+    ``cache`` each file is prepared once, by whichever process needs it first, and later
+    epochs (in any worker or training process) read the stored arrays back.
 
     Parameters
     ----------
@@ -29,12 +32,18 @@ class NiftiVolumeDataset(Dataset):
         Matching tumour masks; ``None`` entries (or no sequence) mean no mask.
     spacing : float or sequence of 3 float, default=2.0
         Network-grid voxel size in mm.
-    shape : sequence of 3 int, default=(64, 64, 64)
-        Network input shape.
+    shape : sequence of 3 int or None, default=(64, 64, 64)
+        Network input shape. ``None`` keeps the whole resampled grid of each volume (e.g. for
+        :func:`sliding_window_predict`); shapes then differ between items, so batch them one
+        at a time.
     center : str or sequence of 3 float, default='auto'
         Window centre, see :func:`prepare_volume`.
-    cache : bool, default=False
-        Keep prepared items in memory (per process) after the first access.
+    cache : bool, str, path-like or PreprocessedCache, default=False
+        ``False``: prepare every item on each access. ``True``: keep prepared items in
+        memory (per process) after the first access. A folder (created if missing) or a
+        :class:`PreprocessedCache`: store prepared items on disk, shared by DataLoader
+        workers and training processes and kept between runs; items are then ordinary
+        writable copies of the stored arrays.
     **prepare_kwargs
         Further keyword arguments of :func:`prepare_volume` (``interpolation``, ``label``,
         ``binarize``, ``body_threshold``, ``atol``).
@@ -52,9 +61,9 @@ class NiftiVolumeDataset(Dataset):
         mask_paths: Sequence[PathLike | None] | None = None,
         *,
         spacing: float | Sequence[float] = 2.0,
-        shape: Sequence[int] = (64, 64, 64),
+        shape: Sequence[int] | None = (64, 64, 64),
         center: str | Sequence[float] = "auto",
-        cache: bool = False,
+        cache: bool | PathLike | PreprocessedCache = False,
         **prepare_kwargs,
     ) -> None:
         if isinstance(pet_paths, (str, os.PathLike)):
@@ -79,9 +88,9 @@ class NiftiVolumeDataset(Dataset):
         if unknown:
             raise TypeError(f"Unknown keyword argument(s) {unknown}; allowed: {sorted(allowed)}")
         self.spacing = spacing
-        self.shape = tuple(int(s) for s in shape)
+        self.shape = None if shape is None else tuple(int(s) for s in shape)
         self.center = center
-        self.cache = bool(cache)
+        self.cache = _as_cache(cache)
         self.prepare_kwargs = dict(prepare_kwargs)
         self._cache: dict[int, tuple] = {}
 
@@ -113,11 +122,13 @@ class NiftiVolumeDataset(Dataset):
         i = int(i) % n
         if i in self._cache:
             return self._cache[i]
-        item = prepare_volume(
-            self.pet_paths[i], self.mask_paths[i], spacing=self.spacing, shape=self.shape,
-            center=self.center, **self.prepare_kwargs,
-        )
-        if self.cache:
+        kwargs = dict(spacing=self.spacing, shape=self.shape, center=self.center,
+                      **self.prepare_kwargs)
+        if isinstance(self.cache, PreprocessedCache):
+            pet, mask, record = self.cache.get(self.pet_paths[i], self.mask_paths[i], **kwargs)
+            return np.array(pet), None if mask is None else np.array(mask), record
+        item = prepare_volume(self.pet_paths[i], self.mask_paths[i], **kwargs)
+        if self.cache is True:
             self._cache[i] = item
         return item
 
@@ -125,6 +136,19 @@ class NiftiVolumeDataset(Dataset):
         state = self.__dict__.copy()
         state["_cache"] = {}  # workers rebuild their own cache
         return state
+
+
+def _as_cache(cache) -> bool | PreprocessedCache:
+    if isinstance(cache, (str, os.PathLike)):
+        return PreprocessedCache(cache)
+    if isinstance(cache, PreprocessedCache):
+        return cache
+    if cache is None or isinstance(cache, (bool, int, np.bool_)):
+        return bool(cache)
+    raise TypeError(
+        "cache must be a bool, a folder path or a PreprocessedCache, got "
+        f"{type(cache).__name__}"
+    )
 
 
 def collate_volumes(batch):
