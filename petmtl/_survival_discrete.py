@@ -153,7 +153,8 @@ def logistic_hazard_loss(logits: torch.Tensor, bin_index, event,
     keep = _keep_mask(bins >= 0, labelled)
     if not keep.any():
         return logits.sum() * 0
-    logits, bins, event = logits[keep].float(), bins[keep], event[keep]
+    logits = logits[keep].to(torch.promote_types(logits.dtype, torch.float32))
+    bins, event = bins[keep], event[keep]
     k = torch.arange(n_bins, device=logits.device)[None, :]
     at_bin = k == bins[:, None]
     target = (at_bin & event[:, None]).float()
@@ -173,9 +174,11 @@ def hazard_to_survival(logits: torch.Tensor) -> torch.Tensor:
     Returns
     -------
     torch.Tensor of shape (n, K)
-        Non-increasing in ``k``, in (0, 1]; computed in log space.
+        Non-increasing in ``k``, in [0, 1]; computed in log space, in the dtype of
+        ``logits`` (at least float32).
     """
-    return torch.exp(torch.cumsum(F.logsigmoid(-logits.float()), dim=1))
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    return torch.exp(torch.cumsum(F.logsigmoid(-logits), dim=1))
 
 
 def logistic_hazard_risk(logits: torch.Tensor) -> torch.Tensor:
