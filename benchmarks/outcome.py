@@ -74,7 +74,7 @@ from pathlib import Path
 import numpy as np
 import sklearn
 import torch
-from outcome_stats import comparisons, markdown, mean_over_seeds, seed_summary
+from outcome_stats import comparisons, markdown, mean_over_seeds, pool, seed_summary
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
@@ -284,22 +284,8 @@ def cached_fold(name, seed, fold, split, cohort, args, code) -> dict:
     return result
 
 
-def pool(folds: list[dict], n: int) -> dict:
-    """Out-of-fold predictions of the folds in patient order."""
-    oof = {"scores": [None] * n, "labels": [None] * n,
-           "dice": None if folds[0]["dice"] is None else [None] * n,
-           "pathology": None if folds[0]["pathology"] is None else [None] * n}
-    for fold in folds:
-        for j, i in enumerate(fold["test"]):
-            for key, values in oof.items():
-                if values is not None:
-                    values[i] = fold[key][j]
-    return oof
-
-
-def evaluate(cohort: Cohort, args) -> dict:
+def evaluate(cohort: Cohort, args, code: str) -> dict:
     """Run (or resume) every model on every seed's folds; return the per-seed results."""
-    code = code_fingerprint()
     results: dict = {name: {} for name in args.models}
     for seed in args.seeds:
         cv = StratifiedKFold(args.n_splits, shuffle=True, random_state=seed)
@@ -311,7 +297,7 @@ def evaluate(cohort: Cohort, args) -> dict:
     return results
 
 
-def report(cohort: Cohort, results: dict, args) -> dict:
+def report(cohort: Cohort, results: dict, args, code: str) -> dict:
     """Every figure of the protocol plus the settings and per-patient predictions."""
     positive = np.unique(cohort.y)[1]
     models = {}
@@ -330,7 +316,7 @@ def report(cohort: Cohort, results: dict, args) -> dict:
         "environment": {"python": sys.version.split()[0], "platform": platform.platform(),
                         "petmtl": petmtl.__version__, "torch": torch.__version__,
                         "sklearn": sklearn.__version__, "numpy": np.__version__,
-                        "torch_threads": torch.get_num_threads(),
+                        "torch_threads": torch.get_num_threads(), "code_sha256": code,
                         "date": time.strftime("%Y-%m-%d %H:%M:%S")},
         "cohort": {"description": cohort.description, "ids": cohort.ids,
                    "y": cohort.y.tolist(), "positive_label": positive.item(),
@@ -388,7 +374,8 @@ def main(argv=None) -> dict:
     else:
         cohort = synthetic_cohort(args.n_samples, args.shape, args.spacing, args.cohort_seed)
     print(cohort.description, flush=True)
-    result = report(cohort, evaluate(cohort, args), args)
+    code = code_fingerprint()
+    result = report(cohort, evaluate(cohort, args, code), args, code)
     table = markdown(result)
     _write_json(out / f"{args.run_name}.json", result)
     (out / f"{args.run_name}.md").write_text(table)

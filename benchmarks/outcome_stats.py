@@ -36,6 +36,19 @@ def mean_auc(y, scores) -> float:
     return float(np.mean([auc(y, scores[:, k]) for k in range(scores.shape[1])]))
 
 
+def pool(folds: list[dict], n: int) -> dict:
+    """Out-of-fold predictions of the folds (test indices, values) in patient order."""
+    oof = {"scores": [None] * n, "labels": [None] * n,
+           "dice": None if folds[0]["dice"] is None else [None] * n,
+           "pathology": None if folds[0]["pathology"] is None else [None] * n}
+    for fold in folds:
+        for j, i in enumerate(fold["test"]):
+            for key, values in oof.items():
+                if values is not None:
+                    values[i] = fold[key][j]
+    return oof
+
+
 def _interval(result) -> dict:
     estimate, low, high = result[:3]
     out = {"estimate": estimate, "low": low, "high": high, "n_resamples": result.n_resamples,

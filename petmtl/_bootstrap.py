@@ -56,7 +56,7 @@ def _check_options(metric, n_resamples, confidence) -> None:
         raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
 
 
-def _check_arrays(arrays, names) -> tuple[list[np.ndarray], int]:
+def _check_arrays(arrays, names) -> list[np.ndarray]:
     if not arrays:
         raise TypeError("bootstrap needs at least one array to resample after metric")
     out = []
@@ -72,7 +72,7 @@ def _check_arrays(arrays, names) -> tuple[list[np.ndarray], int]:
                              "must have one row per sample")
     if n < 1:
         raise ValueError(f"{names[0]} has no rows; the bootstrap needs at least one sample")
-    return out, n
+    return out
 
 
 def _strata(stratify, n: int) -> list[np.ndarray]:
@@ -119,15 +119,24 @@ def _interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _report_skipped(n_skipped: int, total: int, n_used: int) -> None:
-    if n_used == 0:
+def _bootstrap(metric, arrays, stratify, n_resamples: int, random_state):
+    """Metric on the samples, its finite values over the resamples, the count skipped."""
+    strata = _strata(stratify, len(arrays[0]))
+    try:
+        estimate = _score(metric, arrays)
+    except ValueError as exc:
+        raise ValueError(f"metric is undefined on the original samples: {exc}") from exc
+    indices = _resample_indices(strata, n_resamples, check_random_state(random_state))
+    values, skipped = _distribution(metric, arrays, indices)
+    if len(values) == 0:
         raise ValueError(f"the metric was undefined (ValueError or not finite) on all "
-                         f"{total} resamples; pass stratify= (e.g. the labels) so every "
+                         f"{n_resamples} resamples; pass stratify= (e.g. the labels) so every "
                          "resample keeps each class")
-    if n_skipped:
-        warnings.warn(f"{n_skipped} of {total} bootstrap resamples were skipped because the "
-                      "metric was undefined on them (e.g. a single class); pass stratify= "
-                      "to avoid this", RuntimeWarning, stacklevel=3)
+    if skipped:
+        warnings.warn(f"{skipped} of {n_resamples} bootstrap resamples were skipped because "
+                      "the metric was undefined on them (e.g. a single class); pass "
+                      "stratify= to avoid this", RuntimeWarning, stacklevel=3)
+    return estimate, values, skipped
 
 
 def bootstrap_interval(
@@ -203,15 +212,8 @@ def bootstrap_interval(
     """
     _check_options(metric, n_resamples, confidence)
     names = [f"arrays[{i}]" for i in range(len(arrays))]
-    arrays, n = _check_arrays(arrays, names)
-    strata = _strata(stratify, n)
-    try:
-        estimate = _score(metric, arrays)
-    except ValueError as exc:
-        raise ValueError(f"metric is undefined on the original samples: {exc}") from exc
-    indices = _resample_indices(strata, n_resamples, check_random_state(random_state))
-    values, skipped = _distribution(metric, arrays, indices)
-    _report_skipped(skipped, n_resamples, len(values))
+    estimate, values, skipped = _bootstrap(metric, _check_arrays(arrays, names), stratify,
+                                           n_resamples, random_state)
     return BootstrapResult((estimate, *_interval(values, confidence)), len(values), skipped)
 
 
@@ -282,20 +284,13 @@ def paired_bootstrap_difference(
     True
     """
     _check_options(metric, n_resamples, confidence)
-    names = ["y_true", "score_a", "score_b"]
-    arrays, n = _check_arrays((y_true, score_a, score_b), names)
-    strata = _strata(stratify, n)
+    arrays = _check_arrays((y_true, score_a, score_b), ["y_true", "score_a", "score_b"])
 
     def difference(y, a, b):
         return metric(y, a) - metric(y, b)
 
-    try:
-        estimate = _score(difference, arrays)
-    except ValueError as exc:
-        raise ValueError(f"metric is undefined on the original samples: {exc}") from exc
-    indices = _resample_indices(strata, n_resamples, check_random_state(random_state))
-    values, skipped = _distribution(difference, arrays, indices)
-    _report_skipped(skipped, n_resamples, len(values))
+    estimate, values, skipped = _bootstrap(difference, arrays, stratify, n_resamples,
+                                           random_state)
     p_value = (1.0 + np.count_nonzero(values <= 0.0)) / (1.0 + len(values))
     return BootstrapResult((estimate, *_interval(values, confidence), p_value), len(values),
                            skipped)
