@@ -3,7 +3,9 @@
 Outcome and pathology performance use scikit-learn's own metrics
 (``roc_auc_score``, ``accuracy_score`` and the ``"roc_auc"``/``"accuracy"``
 scorers); this module adds what sklearn lacks: the Dice coefficient, and a
-scorer that receives the test fold's masks through metadata routing.
+scorer that receives the test fold's masks through metadata routing, and
+percentile bootstrap confidence intervals (:func:`bootstrap_interval`,
+:func:`paired_bootstrap_difference`) for reporting any of them over patients.
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.metadata_routing import MetadataRequest
 
+from ._bootstrap import BootstrapResult, bootstrap_interval, paired_bootstrap_difference
 from ._input import check_array_masks
+
+__all__ = ["BootstrapResult", "DiceScorer", "bootstrap_interval", "dice_score", "dice_scorer",
+           "paired_bootstrap_difference"]
 
 
 def dice_score(masks_true, masks_pred, *, per_sample: bool = False,
