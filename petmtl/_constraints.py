@@ -41,6 +41,10 @@ class Constraint:
     description = "valid"
     type_description: str | None = None
 
+    def detail(self, value: Any) -> str:
+        """Extra words after the received value in an error message (e.g. its length)."""
+        return ""
+
     def accepts_type(self, value: Any) -> bool:
         """Whether ``value`` has a type this constraint can judge."""
         return True
@@ -147,21 +151,35 @@ class NoneOr(Constraint):
 
 
 class Shape(Constraint):
-    """A sequence of ``ndim`` positive ints (at least ``minimum`` each).
+    """A sequence of ``ndim`` ints, each at least ``minimum``.
 
-    Any other value is a ValueError (wrong shape), never a TypeError.
+    With ``type_error=False`` (default) any other value is a ValueError (a wrong
+    shape); with True, a value that is not a sequence of ints is a TypeError.
     """
 
-    def __init__(self, ndim: int = 3, minimum: int = 1, *, description: str | None = None):
-        self.ndim, self.minimum = ndim, minimum
+    def __init__(self, ndim: int = 3, minimum: int = 1, *, description: str | None = None,
+                 type_error: bool = False):
+        self.ndim, self.minimum, self.type_error = ndim, minimum, type_error
         self.description = description or (
             f"a sequence of {ndim} ints >= {minimum}" if minimum > 1
             else f"a sequence of {ndim} positive ints")
 
-    def accepts(self, value) -> bool:
+    @staticmethod
+    def _is_int_sequence(value) -> bool:
         return (isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, (str, bytes))
-                and len(value) == self.ndim
-                and all(_is_number(s, numbers.Integral) and s >= self.minimum for s in value))
+                and all(_is_number(s, numbers.Integral) for s in value))
+
+    def accepts_type(self, value) -> bool:
+        return not self.type_error or self._is_int_sequence(value)
+
+    def accepts(self, value) -> bool:
+        return (self._is_int_sequence(value) and len(value) == self.ndim
+                and all(s >= self.minimum for s in value))
+
+    def detail(self, value) -> str:
+        if self._is_int_sequence(value) and len(value) != self.ndim:
+            return f" (length {len(value)})"
+        return ""
 
 
 class Spacing(Constraint):
@@ -170,7 +188,8 @@ class Spacing(Constraint):
     Any other value is a ValueError, never a TypeError.
     """
 
-    description = "a positive number of mm or 3 of them"
+    def __init__(self, *, description: str = "a positive number of mm or 3 of them"):
+        self.description = description
 
     def accepts(self, value) -> bool:
         if _is_number(value, numbers.Real):
@@ -194,16 +213,24 @@ class PathLike(Constraint):
 
 
 class Satisfies(Constraint):
-    """Any value for which ``predicate(value)`` is true (for one-off rules)."""
+    """Any value for which ``predicate(value)`` is true (for one-off rules).
 
-    def __init__(self, predicate: Callable[[Any], bool], description: str):
+    A failure is a ValueError, or a TypeError with ``type_error=True`` (e.g. "callable").
+    """
+
+    def __init__(self, predicate: Callable[[Any], bool], description: str, *,
+                 type_error: bool = False):
         self.predicate, self.description = predicate, description
+        self.type_error = type_error
+
+    def accepts_type(self, value) -> bool:
+        return not self.type_error or bool(self.predicate(value))
 
     def accepts(self, value) -> bool:
         return bool(self.predicate(value))
 
 
-def check_param(name: str, value: Any, *constraints: Constraint) -> Any:
+def check_param(name: str, value: Any, *constraints: Constraint, separator: str = ", ") -> Any:
     """Raise if ``value`` satisfies none of ``constraints``; return it unchanged otherwise.
 
     Parameters
@@ -214,6 +241,8 @@ def check_param(name: str, value: Any, *constraints: Constraint) -> Any:
         The value to check.
     *constraints : Constraint
         Admissible forms; any one suffices.
+    separator : str, default=", "
+        Between what was expected and what was received in the message.
 
     Returns
     -------
@@ -235,11 +264,13 @@ def check_param(name: str, value: Any, *constraints: Constraint) -> Any:
     expected = descriptions[0] if len(descriptions) == 1 else (
         ", ".join(descriptions[:-1]) + " or " + descriptions[-1])
     received = repr(value) if type_ok else f"{value!r} ({type(value).__name__})"
+    received += "".join(c.detail(value) for c in constraints)
     error = ValueError if type_ok else TypeError
-    raise error(f"{name} must be {expected}, got {received}")
+    raise error(f"{name} must be {expected}{separator}got {received}")
 
 
-def check_params(params: Mapping[str, Any], table: Mapping[str, Sequence[Constraint]]) -> None:
+def check_params(params: Mapping[str, Any], table: Mapping[str, Sequence[Constraint]], *,
+                 separator: str = ", ") -> None:
     """Check every entry of ``params`` that ``table`` constrains (see :func:`check_param`).
 
     Parameters
@@ -248,7 +279,9 @@ def check_params(params: Mapping[str, Any], table: Mapping[str, Sequence[Constra
         Argument names to values.
     table : mapping
         Argument names to a sequence of admissible :class:`Constraint`.
+    separator : str, default=", "
+        See :func:`check_param`.
     """
     for name, constraints in table.items():
         if name in params:
-            check_param(name, params[name], *constraints)
+            check_param(name, params[name], *constraints, separator=separator)

@@ -9,18 +9,17 @@ plus a ``manifest.csv``.
 
 from __future__ import annotations
 
-import csv
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
 from . import _phantom as ph
+from ._constraints import Interval, Shape, check_param
+from .io import write_manifest, write_nifti
 
 __all__ = ["make_pet_cohort", "write_cohort"]
 
@@ -89,38 +88,33 @@ tumour part alone ~0.70 and of tumour + peritumoral parts ~0.80.
 """
 
 
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an int >= {minimum}; got {value!r} "
-                        f"of type {type(value).__name__}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.")
-    return int(value)
+def _real(description: str, low: float, high: float | None = None, *, closed="both"):
+    return Interval(Real, low, high, closed=closed, description=description)
 
 
-def _check_real(value, name, low, high=np.inf, low_open=False):
-    expected = f"a real number {'>' if low_open else '>='} {low:g}" + (
-        f" and <= {high:g}" if np.isfinite(high) else "")
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be {expected}; got {value!r} "
-                        f"of type {type(value).__name__}.")
-    value = float(value)
-    if not np.isfinite(value) or value < low or value > high or (low_open and value == low):
-        raise ValueError(f"{name} must be {expected}; got {value!r}.")
-    return value
+_FRACTION = _real("a real number >= 0 and <= 1", 0.0, 1.0)
+_NON_NEGATIVE = _real("a real number >= 0", 0.0)
+_CONSTRAINTS = {
+    "n_samples": [Interval(Integral, 1, None, description="an int >= 1")],
+    "shape": [Shape(3, 16, description="a sequence of 3 ints, each >= 16", type_error=True)],
+    "spacing": [_real("a real number > 0", 0.0, closed="right")],
+    "fwhm": [_NON_NEGATIVE], "image_noise": [_NON_NEGATIVE], "outcome_noise": [_NON_NEGATIVE],
+    "missing_masks": [_FRACTION], "missing_outcome": [_FRACTION],
+    "missing_pathology": [_FRACTION],
+}
 
 
-def _check_shape(shape):
-    msg = "shape must be a sequence of 3 ints, each >= 16"
-    if isinstance(shape, str | bytes) or not isinstance(shape, Sequence | np.ndarray):
-        raise TypeError(f"{msg}; got {shape!r} of type {type(shape).__name__}.")
-    if len(shape) != 3:
-        raise ValueError(f"{msg}; got {shape!r} (length {len(shape)}).")
-    if not all(isinstance(s, Integral) and not isinstance(s, bool) for s in shape):
-        raise TypeError(f"{msg}; got {shape!r}.")
-    if min(shape) < 16:
-        raise ValueError(f"{msg}; got {tuple(int(s) for s in shape)!r}.")
-    return tuple(int(s) for s in shape)
+def _checked(**values) -> list:
+    """Check the arguments against :data:`_CONSTRAINTS`; reals come back as floats."""
+    out = []
+    for name, value in values.items():
+        if isinstance(value, Real) and not isinstance(value, (bool, Integral)):
+            value = float(value)  # messages show 0.0 for spacing=0, as the value is used
+        elif name != "n_samples" and isinstance(value, Integral) and not isinstance(value, bool):
+            value = float(value)
+        check_param(name, value, *_CONSTRAINTS[name], separator="; ")
+        out.append(tuple(int(v) for v in value) if name == "shape" else value)
+    return out
 
 
 def _draw_latent(rs, n):
@@ -315,15 +309,10 @@ def make_pet_cohort(
     >>> cohort.X.shape, cohort.X.dtype.name, cohort.masks.dtype.name
     ((4, 32, 32, 32), 'float32', 'uint8')
     """
-    n = _check_int(n_samples, "n_samples", 1)
-    shape = _check_shape(shape)
-    spacing = _check_real(spacing, "spacing", 0.0, low_open=True)
-    fwhm = _check_real(fwhm, "fwhm", 0.0)
-    image_noise = _check_real(image_noise, "image_noise", 0.0)
-    outcome_noise = _check_real(outcome_noise, "outcome_noise", 0.0)
-    fractions = [_check_real(v, k, 0.0, 1.0) for k, v in (
-        ("missing_masks", missing_masks), ("missing_outcome", missing_outcome),
-        ("missing_pathology", missing_pathology))]
+    n, shape, spacing, fwhm, image_noise, outcome_noise, *fractions = _checked(
+        n_samples=n_samples, shape=shape, spacing=spacing, fwhm=fwhm, image_noise=image_noise,
+        outcome_noise=outcome_noise, missing_masks=missing_masks,
+        missing_outcome=missing_outcome, missing_pathology=missing_pathology)
     rs = check_random_state(random_state)
 
     latent = _draw_latent(rs, n)
@@ -369,16 +358,6 @@ def make_pet_cohort(
         out.anatomy = anatomy
         out.anatomy_labels = dict(ph.LABELS)
     return out
-
-
-def _save_atomic(img, path):
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp.nii.gz"
-    try:
-        nib.save(img, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_cohort(cohort: Mapping, folder: str | os.PathLike) -> Path:
@@ -441,28 +420,13 @@ def write_cohort(cohort: Mapping, folder: str | os.PathLike) -> Path:
     affine[:3, 3] = -(np.array(X.shape[1:]) - 1) / 2.0 * spacing
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    rows = []
+    pets, masks = [], []
     for i in range(n):
-        pid = str(ids[i])
-        pet_name, mask_name = f"{pid}_pet.nii.gz", ""
-        arrays = [(pet_name, np.asarray(X[i], np.float32))]
-        if avail[i]:
-            mask_name = f"{pid}_mask.nii.gz"
-            arrays.append((mask_name, np.asarray(cohort["masks"][i], np.uint8)))
-        for name, data in arrays:
-            img = nib.Nifti1Image(np.ascontiguousarray(data), affine)
-            img.header.set_xyzt_units("mm")
-            img.set_sform(affine, code=1)
-            img.set_qform(affine, code=1)
-            _save_atomic(img, folder / name)
-        label = pathology[i]
-        rows.append([pid, pet_name, mask_name, "" if label is None else str(label),
-                     "" if int(y[i]) < 0 else str(int(y[i]))])
+        pets.append(write_nifti(np.asarray(X[i], np.float32), affine,
+                                folder / f"{ids[i]}_pet.nii.gz"))
+        masks.append(write_nifti(np.asarray(cohort["masks"][i], np.uint8), affine,
+                                 folder / f"{ids[i]}_mask.nii.gz") if avail[i] else None)
     manifest = folder / "manifest.csv"
-    tmp = folder / f".manifest.{os.getpid()}.{uuid.uuid4().hex}.tmp.csv"
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["patient_id", "pet_path", "mask_path", "pathology", "outcome"])
-        writer.writerows(rows)
-    os.replace(tmp, manifest)
+    write_manifest(manifest, [str(i) for i in ids], pets, masks,
+                   [None if p is None else str(p) for p in pathology], [int(v) for v in y])
     return manifest

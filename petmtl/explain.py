@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 
-from ._constraints import Interval, NoneOr, check_param
+from ._constraints import Interval, NoneOr, Options, check_param
 from ._input import check_volumes
 
 __all__ = ["grad_cam", "scale_names"]
@@ -185,8 +185,7 @@ def grad_cam(
     (['encoder_0', 'encoder_1'], (2, 32, 32, 32))
     """
     check_is_fitted(estimator)
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {TARGETS}; got {target!r}")
+    check_param("target", target, Options(*TARGETS), separator="; ")
     module = estimator.module_
     if target != "outcome" and getattr(module, target) is None:
         raise ValueError(f"target={target!r} but the estimator's {target} task is "

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Sequence
+from numbers import Real
 
 import numpy as np
 from scipy import ndimage
+
+from ._constraints import Interval, Spacing, check_param, check_params
 
 F18_HALF_LIFE_S = 6586.2
 
@@ -23,25 +26,19 @@ __all__ = [
 ]
 
 
-def _positive(value, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a positive number, got {value!r}") from None
-    if not np.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return v
+_POSITIVE = Interval(Real, 0, None, closed="neither", description="a positive finite number",
+                     type_description="a positive number")
+_CONSTRAINTS = {
+    "weight_kg": [_POSITIVE], "injected_dose_bq": [_POSITIVE], "half_life_s": [_POSITIVE],
+    "spacing": [Spacing(description="a positive number or 3 positive numbers (mm)")],
+    "fraction": [Interval(Real, 0, 1, closed="right")],
+    "margin_mm": [Interval(Real, 0, None, description=">= 0")],
+}
 
 
 def _spacing(spacing) -> np.ndarray:
-    arr = np.asarray(spacing, dtype=np.float64)
-    if arr.ndim == 0:
-        arr = np.repeat(arr, 3)
-    if arr.shape != (3,) or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(
-            f"spacing must be a positive number or 3 positive numbers (mm), got {spacing!r}"
-        )
-    return arr
+    check_param("spacing", spacing, *_CONSTRAINTS["spacing"])
+    return np.broadcast_to(np.asarray(spacing, dtype=np.float64), (3,)).copy()
 
 
 def _decay_seconds(injection_time, scan_time, decay_seconds) -> float:
@@ -118,9 +115,9 @@ def suv_body_weight(
         If weight, dose or half-life is not positive, or the decay time is negative or
         ambiguous.
     """
-    weight_g = _positive(weight_kg, "weight_kg") * 1000.0
-    dose = _positive(injected_dose_bq, "injected_dose_bq")
-    half = _positive(half_life_s, "half_life_s")
+    check_params({"weight_kg": weight_kg, "injected_dose_bq": injected_dose_bq,
+                  "half_life_s": half_life_s}, _CONSTRAINTS)
+    weight_g, dose, half = float(weight_kg) * 1000.0, float(injected_dose_bq), float(half_life_s)
     t = _decay_seconds(injection_time, scan_time, decay_seconds)
     factor = weight_g / (dose * 2.0 ** (-t / half))
     activity = np.asarray(activity_bq_ml)
@@ -151,8 +148,7 @@ def mtv_mask(suv, region=None, *, fraction: float = 0.4) -> np.ndarray:
     ndarray of bool, same shape as ``suv``
     """
     suv = np.asarray(suv)
-    if not 0.0 < float(fraction) <= 1.0:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    check_param("fraction", fraction, *_CONSTRAINTS["fraction"])
     if region is None:
         region = np.ones(suv.shape, dtype=bool)
     else:
@@ -195,9 +191,7 @@ def peritumoral_region(
     if mask.ndim != 3:
         raise ValueError(f"mask must be 3-D, got shape {mask.shape}")
     sp = _spacing(spacing)
-    margin = float(margin_mm)
-    if not np.isfinite(margin) or margin < 0:
-        raise ValueError(f"margin_mm must be >= 0, got {margin_mm!r}")
+    margin = float(check_param("margin_mm", margin_mm, *_CONSTRAINTS["margin_mm"]))
     if not mask.any():
         raise ValueError("mask is empty: cannot grow a peritumoral region")
     # work in the tumour's bounding box plus the margin only

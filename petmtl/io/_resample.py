@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
+from .._constraints import Shape, Spacing, check_param
 from ._volume import Volume
 
 _ORDERS = {"nearest": 0, "linear": 1, "trilinear": 1, "cubic": 3}
@@ -36,25 +37,20 @@ def _as_order(order: int | str) -> int:
 
 
 def _as_triple(value, name: str, *, positive: bool = True) -> np.ndarray:
+    if positive:
+        check_param(name, value, Spacing(
+            description="a positive number or a sequence of 3 positive numbers"))
     arr = np.asarray(value, dtype=np.float64)
-    if arr.ndim == 0:
-        arr = np.repeat(arr, 3)
-    if arr.shape != (3,) or not np.all(np.isfinite(arr)) or (positive and np.any(arr <= 0)):
-        raise ValueError(
-            f"{name} must be a positive number or a sequence of 3 positive numbers, got {value!r}"
-        )
+    if arr.ndim == 0 or arr.shape == (1,):
+        arr = np.repeat(arr.reshape(()), 3)
+    if arr.shape != (3,) or not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be a number or a sequence of 3 numbers, got {value!r}")
     return arr
 
 
 def _as_shape(shape, name: str = "shape") -> tuple[int, int, int]:
-    try:
-        out = tuple(int(s) for s in shape)
-    except TypeError:
-        raise TypeError(f"{name} must be a sequence of 3 positive ints, got {shape!r}") from None
-    exact = len(out) == 3 and all(float(a) == b for a, b in zip(shape, out, strict=True))
-    if not exact or any(s < 1 for s in out):
-        raise ValueError(f"{name} must be a sequence of 3 positive ints, got {shape!r}")
-    return out
+    check_param(name, shape, Shape(3, type_error=True))
+    return tuple(int(s) for s in shape)
 
 
 def resampled_geometry(

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from numbers import Integral, Real
 
 import numpy as np
 
+from .._constraints import Interval, Options, Satisfies, check_params
 from ._resample import _as_shape
+
+_CONSTRAINTS = {
+    "overlap": [Interval(Real, 0, 1, closed="left", description="a number in [0, 1)")],
+    "blend": [Options("gaussian", "constant", description="'gaussian' or 'constant'")],
+    "batch_size": [Interval(Integral, 1, None, description="a positive int")],
+    "predict_fn": [Satisfies(callable, "callable", type_error=True)],
+}
 
 
 def _starts(size: int, window: int, step: int) -> list[int]:
@@ -73,15 +82,8 @@ def sliding_window_predict(
     if volume.ndim != 3 or min(volume.shape) < 1:
         raise ValueError(f"volume must be a non-empty 3-D array, got shape {volume.shape}")
     window = _as_shape(window, "window")
-    if not (isinstance(overlap, (int, float)) and 0.0 <= overlap < 1.0):
-        raise ValueError(f"overlap must be a number in [0, 1), got {overlap!r}")
-    if blend not in ("gaussian", "constant"):
-        raise ValueError(f"blend must be 'gaussian' or 'constant', got {blend!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if not callable(predict_fn):
-        raise TypeError(f"predict_fn must be callable, got {type(predict_fn).__name__}")
+    check_params({"overlap": overlap, "blend": blend, "batch_size": batch_size,
+                  "predict_fn": predict_fn}, _CONSTRAINTS)
 
     orig_shape = volume.shape
     padded_shape = tuple(max(s, w) for s, w in zip(orig_shape, window, strict=True))

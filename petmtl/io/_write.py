@@ -33,7 +33,7 @@ def write_nifti(
 
     The image is written to a temporary file in the destination folder and then moved onto
     ``path`` with :func:`os.replace`, so ``path`` is never left half-written. Both the qform
-    and the sform are set to ``affine`` with code 1 (scanner).
+    and the sform are set to ``affine`` with code 1 (scanner); spatial units are mm.
 
     Parameters
     ----------
@@ -60,6 +60,7 @@ def write_nifti(
     if dtype is None:
         dtype = np.uint8 if array.dtype == bool else array.dtype
     img = nib.Nifti1Image(np.asarray(array, dtype=dtype), affine)
+    img.header.set_xyzt_units("mm")
     img.set_qform(affine, code=1)
     img.set_sform(affine, code=1)
     return _atomic_save(img, path)
