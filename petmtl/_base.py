@@ -9,6 +9,7 @@ what ``predict`` means.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import warnings
 
@@ -169,9 +170,14 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
     def _continuation(self) -> training.Continuation | None:
         if self.resume is not None:
             return training.read_run(self.resume)
-        if self.warm_start and hasattr(self, "module_"):
-            return getattr(self, "_warm_start_state", None)
-        return None
+        warm = getattr(self, "_warm_start_state", None)
+        if not self.warm_start or warm is None or not hasattr(self, "module_"):
+            return None
+        # the network holds the run's final weights: the best ones when it validated
+        weights = training.cpu_copy(self.module_.state_dict())
+        run = dataclasses.replace(warm.run, last_model=weights,
+                                  best_model=weights if warm.run.best_epoch else None)
+        return dataclasses.replace(warm, run=run)
 
     def _build(self, data: FitData, split, seed: int):
         """The network (as a :class:`Forward`), optimizer, loaders and loop settings."""
@@ -246,9 +252,10 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
         self._warm_start_state = None
-        if result.run is not None:
+        if result.run is not None:  # its weights are the network's: not kept twice
+            run = dataclasses.replace(result.run, last_model=None, best_model=None)
             self._warm_start_state = training.Continuation(
-                self._record(weights=False), result.run, "warm_start=True")
+                self._record(weights=False), run, "warm_start=True")
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "module_")

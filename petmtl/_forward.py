@@ -159,7 +159,8 @@ class Forward:
         reads = iterate_files(volumes, window=bool(image_level), whole_grid=segment,
                               mask_paths=reference_masks)
         for item in reads:
-            results = {key: item[key] for key in ("record", "reference_mask") if key in item}
+            results = {key: item[key] for key in ("record", "header", "reference_mask")
+                       if key in item}
             if image_level:
                 batch = self.prepare(torch.as_tensor(item["window"])[None, None])
                 out = self(batch, image_level)

@@ -37,7 +37,7 @@ def check_output_dir(output_dir) -> str:
 
 
 def finish_segmentation(probability, record, pet_path: str, *, threshold=None,
-                        target=None):
+                        target=None, header=None):
     """Map a network-grid probability map onto the PET's grid; binarise and write it.
 
     Parameters
@@ -51,6 +51,8 @@ def finish_segmentation(probability, record, pet_path: str, *, threshold=None,
         Return ``probability >= threshold`` as uint8 instead of probabilities.
     target : str, optional
         Write the result there as NIfTI (atomically) and return the path instead.
+    header : nibabel header, optional
+        The PET's header, when already read (the PET file is then not opened again).
 
     Returns
     -------
@@ -61,7 +63,7 @@ def finish_segmentation(probability, record, pet_path: str, *, threshold=None,
         if threshold is not None:
             out = (out >= threshold).astype(np.uint8)
         if target is not None:
-            out = write_mask_like(out, pet_path, target,
+            out = write_mask_like(out, pet_path, target, reference_header=header,
                                   dtype=np.uint8 if threshold is not None else np.float32)
     except (ValueError, TypeError, OSError) as exc:
         if pet_path in str(exc):
@@ -90,5 +92,6 @@ def segment_files(forward, volumes, *, batch_size: int, threshold=None, output_d
     files = forward.predict_files(volumes, ("segmentation",), batch_size=batch_size)
     for path, target, item in zip(volumes.paths, targets, files, strict=True):
         results.append(finish_segmentation(item["segmentation"], item["record"], path,
-                                           threshold=threshold, target=target))
+                                           threshold=threshold, target=target,
+                                           header=item["header"]))
     return results

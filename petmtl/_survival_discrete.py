@@ -184,18 +184,9 @@ def hazard_to_survival(logits: torch.Tensor) -> torch.Tensor:
 def logistic_hazard_risk(logits: torch.Tensor) -> torch.Tensor:
     """One risk score per sample: minus the sum of its survival curve over bins.
 
-    The sum of the survival at the end of each bin is a restricted mean
-    survival time in bin units; its negative is higher for an earlier
-    expected event, the convention of Cox log-risks and of the concordance
-    index.
-
-    Parameters
-    ----------
-    logits : torch.Tensor of shape (n, K)
-        Hazard logits.
-
-    Returns
-    -------
-    torch.Tensor of shape (n,)
+    The sum of the survival at the end of each bin (:func:`hazard_to_survival`
+    of the (n, K) hazard ``logits``) is a restricted mean survival time in bin
+    units; its negative, one value per sample, is higher for an earlier expected
+    event, the convention of Cox log-risks and of the concordance index.
     """
     return -hazard_to_survival(logits).sum(dim=1)

@@ -133,7 +133,7 @@ def _predict_rows(est, manifest, *, quiet: bool, masks_dir=None, threshold=0.5,
         if segment:
             out["masks"][i] = finish_segmentation(item["segmentation"], item["record"],
                                                   manifest.X[i], threshold=threshold,
-                                                  target=targets[i])
+                                                  target=targets[i], header=item["header"])
         reference = item.get("reference_mask")
         out["reference"][i] = None if reference is None else np.asarray(reference)
     return out
@@ -274,6 +274,45 @@ def _cmd_evaluate(args) -> int:
 
 
 # ------------------------------------------------------------------ parser
+def _add_manifest_columns(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--id-column", default="patient_id", help="default: %(default)s")
+    p.add_argument("--pet-column", default="pet_path", help="default: %(default)s")
+    p.add_argument("--mask-column", default="mask_path",
+                   help="default: %(default)s ('' to ignore masks)")
+    p.add_argument("--pathology-column", default="pathology",
+                   help="default: %(default)s ('' to ignore)")
+    p.add_argument("--outcome-column", default="outcome",
+                   help="default: %(default)s ('' to ignore)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+# name, function, one-line help, description, example, manifest help, threshold help
+_COMMANDS = (
+    ("fit", _cmd_fit, "train a model on a manifest of NIfTI files",
+     "Train a model on the patients of MANIFEST and write it to --model. Tasks follow the "
+     "manifest: segmentation when masks are given, pathology when labels are given (override "
+     "with --set tasks=...). Each PET is reoriented to RAS+, resampled to 2 mm and cropped to "
+     "64^3 voxels around the body by default (--set spacing=..., --set input_shape=...).",
+     "petmtl fit train.csv --model model.pt --set max_epochs=50 --set lam=0.3 "
+     "--set input_shape=(48,48,48)", "CSV manifest of the training cohort", None),
+    ("predict", _cmd_predict, "predict outcomes (and masks) for a manifest",
+     "Predict the outcome (and pathology) of every patient in MANIFEST with a model from "
+     "'petmtl fit' and write a CSV. With --masks-dir, also write each predicted tumour mask "
+     "as <patient_id>_seg.nii.gz on the PET's own grid (sliding windows over the whole "
+     "scan). Each PET file is read once.",
+     "petmtl predict model.pt test.csv --out predictions.csv --masks-dir masks",
+     "CSV manifest (outcome/mask columns are not needed)",
+     "tumour probability threshold for masks (default: %(default)s)"),
+    ("evaluate", _cmd_evaluate, "score a model on a labelled manifest",
+     "Score a model on MANIFEST: outcome AUC and accuracy (patients with a known outcome), "
+     "Dice of the predicted masks on each PET's grid (patients with a mask) and pathology "
+     "accuracy. Prints a table.",
+     "petmtl evaluate model.pt test.csv --json metrics.json",
+     "CSV manifest with outcome (and masks/pathology)",
+     "tumour probability threshold for Dice (default: %(default)s)"),
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``petmtl`` command.
 
@@ -288,68 +327,30 @@ def build_parser() -> argparse.ArgumentParser:
                     "cohort of NIfTI files, predict outcomes (and tumour masks) for new "
                     "patients, and evaluate a model.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def common(p):
-        p.add_argument("--id-column", default="patient_id", help="default: %(default)s")
-        p.add_argument("--pet-column", default="pet_path", help="default: %(default)s")
-        p.add_argument("--mask-column", default="mask_path",
-                       help="default: %(default)s ('' to ignore masks)")
-        p.add_argument("--pathology-column", default="pathology",
-                       help="default: %(default)s ('' to ignore)")
-        p.add_argument("--outcome-column", default="outcome",
-                       help="default: %(default)s ('' to ignore)")
-        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-
-    fit = sub.add_parser(
-        "fit", formatter_class=fmt, help="train a model on a manifest of NIfTI files",
-        description="Train a model on the patients of MANIFEST and write it to --model. "
-                    "Tasks follow the manifest: segmentation when masks are given, pathology "
-                    "when labels are given (override with --set tasks=...). Each PET is "
-                    "reoriented to RAS+, resampled to 2 mm and cropped to 64^3 voxels around "
-                    "the body by default (--set spacing=..., --set input_shape=...).",
-        epilog=MANIFEST_HELP + "\nexample:\n  petmtl fit train.csv --model model.pt "
-               "--set max_epochs=50 --set lam=0.3 --set input_shape=(48,48,48)\n")
-    fit.add_argument("manifest", help="CSV manifest of the training cohort")
-    fit.add_argument("--model", required=True, help="output model file (e.g. model.pt)")
-    fit.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                     help="estimator parameter, repeatable, e.g. --set lam=0.3 --set "
-                          "max_epochs=5 --set num_workers=4 (see "
-                          "help(petmtl.MultiTaskPETEstimator))")
-    common(fit)
-    fit.set_defaults(func=_cmd_fit)
-
-    pred = sub.add_parser(
-        "predict", formatter_class=fmt, help="predict outcomes (and masks) for a manifest",
-        description="Predict the outcome (and pathology) of every patient in MANIFEST with "
-                    "a model from 'petmtl fit' and write a CSV. With --masks-dir, also write "
-                    "each predicted tumour mask as <patient_id>_seg.nii.gz on the PET's own "
-                    "grid (sliding windows over the whole scan).",
-        epilog=MANIFEST_HELP + "\nexample:\n  petmtl predict model.pt test.csv --out "
-               "predictions.csv --masks-dir masks\n")
-    pred.add_argument("model", help="model file written by 'petmtl fit'")
-    pred.add_argument("manifest", help="CSV manifest (outcome/mask columns are not needed)")
-    pred.add_argument("--out", required=True, help="output CSV of predictions")
-    pred.add_argument("--masks-dir", default=None, help="folder for predicted masks")
-    pred.add_argument("--threshold", type=float, default=0.5,
-                      help="tumour probability threshold for masks (default: %(default)s)")
-    common(pred)
-    pred.set_defaults(func=_cmd_predict)
-
-    ev = sub.add_parser(
-        "evaluate", formatter_class=fmt, help="score a model on a labelled manifest",
-        description="Score a model on MANIFEST: outcome AUC and accuracy (patients with a "
-                    "known outcome), Dice of the predicted masks on each PET's grid "
-                    "(patients with a mask) and pathology accuracy. Prints a table.",
-        epilog=MANIFEST_HELP + "\nexample:\n  petmtl evaluate model.pt test.csv --json "
-               "metrics.json\n")
-    ev.add_argument("model", help="model file written by 'petmtl fit'")
-    ev.add_argument("manifest", help="CSV manifest with outcome (and masks/pathology)")
-    ev.add_argument("--json", default=None, metavar="FILE",
-                    help="also write the metrics as JSON ('-' for standard output)")
-    ev.add_argument("--threshold", type=float, default=0.5,
-                    help="tumour probability threshold for Dice (default: %(default)s)")
-    common(ev)
-    ev.set_defaults(func=_cmd_evaluate)
+    commands = {}
+    for name, func, summary, description, example, manifest, threshold in _COMMANDS:
+        p = sub.add_parser(name, formatter_class=fmt, help=summary, description=description,
+                           epilog=f"{MANIFEST_HELP}\nexample:\n  {example}\n")
+        p.set_defaults(func=func)
+        if name != "fit":
+            p.add_argument("model", help="model file written by 'petmtl fit'")
+        p.add_argument("manifest", help=manifest)
+        if threshold is not None:
+            p.add_argument("--threshold", type=float, default=0.5, help=threshold)
+        _add_manifest_columns(p)
+        commands[name] = p
+    commands["fit"].add_argument("--model", required=True,
+                                 help="output model file (e.g. model.pt)")
+    commands["fit"].add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="estimator parameter, repeatable, e.g. --set lam=0.3 --set max_epochs=5 "
+             "--set num_workers=4 (see help(petmtl.MultiTaskPETEstimator))")
+    commands["predict"].add_argument("--out", required=True, help="output CSV of predictions")
+    commands["predict"].add_argument("--masks-dir", default=None,
+                                     help="folder for predicted masks")
+    commands["evaluate"].add_argument(
+        "--json", default=None, metavar="FILE",
+        help="also write the metrics as JSON ('-' for standard output)")
     return parser
 
 

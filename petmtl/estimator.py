@@ -193,28 +193,28 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         return {"classes_": classes}, targets, {"outcome": codes}
 
     def decision_function(self, X) -> np.ndarray:
-        """Outcome logit of each volume, shape (n,); positive favours ``classes_[1]``.
+        """Outcome logit of each volume; positive favours ``classes_[1]``.
 
         Parameters
         ----------
-        X : array-like of shape (n, D, H, W) or sequence of path-like
+        X : array-like of shape (n, D, H, W), or a sequence of NIfTI paths
+            PET volumes as in :meth:`fit`; files are read with the fitted ``spacing``
+            and window.
 
         Returns
         -------
-        ndarray of shape (n,)
+        decision : ndarray of shape (n,)
+            ``log(p / (1 - p))`` with ``p`` the probability of ``classes_[1]``.
         """
         return self._predict(X, ("outcome",))["outcome"]
 
     def predict_proba(self, X) -> np.ndarray:
-        """Outcome probabilities, shape (n, 2), columns ordered as ``classes_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, D, H, W) or sequence of path-like
+        """Outcome probabilities: the sigmoid of :meth:`decision_function`.
 
         Returns
         -------
-        ndarray of shape (n, 2)
+        proba : ndarray of shape (n, 2)
+            Rows ``[1 - p, p]``, columns ordered as ``classes_``.
         """
         return self._outcome_proba(self.decision_function(X))
 
@@ -224,15 +224,12 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X) -> np.ndarray:
-        """Predicted outcome label of each volume, among ``classes_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, D, H, W) or sequence of path-like
+        """Predicted outcome label of each volume (X as in :meth:`decision_function`).
 
         Returns
         -------
-        ndarray of shape (n,)
+        labels : ndarray of shape (n,)
+            ``classes_[1]`` where the decision function is positive, else ``classes_[0]``.
         """
         decision = self.decision_function(X)
         return self.classes_[(decision > 0).astype(int)]

@@ -327,13 +327,7 @@ def load(path, *, device=None):
     Returns
     -------
     MultiTaskPETEstimator
-
-    Raises
-    ------
-    FileNotFoundError
-        ``path`` does not exist.
-    ValueError
-        Not a petmtl model file, a newer format version, or a file holding pickled objects.
+        Of the class that wrote the file, raising what :func:`read_record` raises.
     """
     return _rebuild(read_record(path), device=device, source=os.fspath(path))
 

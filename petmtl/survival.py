@@ -191,22 +191,10 @@ class BreslowEstimator:
     def get_survival_function(self, log_risk, return_array: bool = False):
         """Survival ``exp(-H0(t) * exp(log_risk))`` of each sample.
 
-        Parameters
-        ----------
-        log_risk : array-like of shape (n_samples,)
-            Log-risk of the samples, on the scale used in :meth:`fit`.
-        return_array : bool, default=False
-            Return values at :attr:`unique_times_` instead of functions.
-
-        Returns
-        -------
-        ndarray
-            Object array of :class:`StepFunction` of shape (n_samples,), or a
-            float array of shape (n_samples, n_unique_times).
+        Arguments and the forms returned are those of
+        :meth:`get_cumulative_hazard_function`; survival functions start at 1.
         """
-        self._check_fitted()
-        hazard = np.outer(np.exp(_as_log_risk(log_risk)), self.cumulative_baseline_hazard_.y)
-        values = np.exp(-hazard)
+        values = np.exp(-self.get_cumulative_hazard_function(log_risk, return_array=True))
         return values if return_array else self._to_functions(values, 1.0)
 
     def _to_functions(self, values: np.ndarray, initial: float) -> np.ndarray:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+SHARED_DATA = Path(os.environ.get(
+    "PETMTL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+"""Real PET data (``../shared/data`` beside the project, or ``$PETMTL_SHARED_DATA``)."""
 
 TINY = dict(base_width=2, depth=2, max_epochs=2, batch_size=4, random_state=0)
 

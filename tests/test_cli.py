@@ -64,6 +64,40 @@ def test_fit_predict_evaluate_end_to_end(workspace, capsys):
     assert not [p for p in os.listdir(folder) if p.endswith(".tmp")]
 
 
+def test_predict_and_evaluate_open_each_file_once(workspace, tmp_path, monkeypatch):
+    """Regression: predict read and ran each PET up to three times (outcome, pathology, mask)."""
+    import collections
+
+    import nibabel
+
+    from petmtl.estimator import MultiTaskPETEstimator
+    from petmtl.io import read_manifest
+
+    folder, manifest, model = workspace
+    cohort = read_manifest(manifest)
+    opened = collections.Counter()
+    original = nibabel.load
+    monkeypatch.setattr(nibabel, "load", lambda path, *a, **k: (
+        opened.update([os.path.abspath(path)]), original(path, *a, **k))[1])
+    runs = collections.Counter()
+    net_forward = type(MultiTaskPETEstimator.load(model).module_).forward
+
+    def counted_forward(self, x, **kwargs):
+        runs.update([kwargs.get("outputs") and tuple(kwargs["outputs"])])
+        return net_forward(self, x, **kwargs)
+
+    monkeypatch.setattr(type(MultiTaskPETEstimator.load(model).module_), "forward",
+                        counted_forward)
+    assert main(["predict", str(model), str(manifest), "--out", str(tmp_path / "p.csv"),
+                 "--masks-dir", str(tmp_path / "m"), "-q"]) == 0
+    assert opened == collections.Counter(os.path.abspath(p) for p in cohort.X)
+    assert runs[("outcome", "pathology")] == len(cohort)  # one pass for both image heads
+    opened.clear()
+    assert main(["evaluate", str(model), str(manifest), "-q"]) == 0
+    expected = [*cohort.X, *[m for m in cohort.masks if m is not None]]
+    assert opened == collections.Counter(os.path.abspath(p) for p in expected)
+
+
 def test_user_errors_exit_2_with_one_line(workspace, tmp_path, capsys):
     folder, manifest, model = workspace
     cases = [

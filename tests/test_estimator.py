@@ -8,7 +8,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from petmtl import MultiTaskPETEstimator
+from petmtl import PAPER_PARAMS, MultiTaskPETEstimator
+from petmtl.serialization import read_checkpoint
 
 from .conftest import TINY
 
@@ -183,6 +184,7 @@ def test_same_random_state_gives_identical_models_and_clone_too(blobs):
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
     c = clone(a).fit(X, blobs[1], masks=blobs[2], pathology=blobs[3])
     np.testing.assert_array_equal(a.segment_proba(X), c.segment_proba(X))
+    np.testing.assert_array_equal(a.transform(X), c.transform(X))
     different = fitted(blobs, max_epochs=3, random_state=1)
     assert not np.array_equal(a.predict_proba(X), different.predict_proba(X))
 
@@ -256,3 +258,50 @@ def test_without_early_stopping_every_epoch_runs_and_no_validation_is_done(blobs
                  learning_rate=1e-6)
     assert len(est.history_) == 4 and est.best_epoch_ == 4
     assert not any(key.startswith("valid_") for key in est.history_[-1])
+
+
+def test_everything_after_lam_is_keyword_only():
+    assert MultiTaskPETEstimator(0.5).lam == 0.5
+    with pytest.raises(TypeError):
+        MultiTaskPETEstimator(0.5, None)
+
+
+def test_paper_params_describe_the_papers_network():
+    est = MultiTaskPETEstimator(**PAPER_PARAMS)
+    assert (est.base_width, est.depth, est.norm, est.segmentation_prior) == (64, 5, None, None)
+    est.pathology_classes_ = np.array(["esophagus", "lung"])
+    with torch.device("meta"):
+        network = est._build_module()
+    assert sum(p.numel() for p in network.parameters()) == 128_704_324
+    assert network.encoder.widths == [64, 128, 256, 512, 1024]
+
+
+def test_validation_split_can_keep_the_pathology_balanced(tmp_path):
+    from .conftest import make_blob_volumes
+
+    X, y, masks, _ = make_blob_volumes(n_samples=20, size=12, seed=3)
+    pathology = np.array(["lung"] * 10 + ["esophagus"] * 10, dtype=object)
+    y = np.r_[np.ones(8, int), np.zeros(12, int)]  # outcome unrelated to the pathology
+    path = tmp_path / "run.ckpt"
+    MultiTaskPETEstimator(**{**TINY, "max_epochs": 1}, validation_fraction=0.4,
+                          validation_stratify="pathology", checkpoint_path=path).fit(
+        X, y, masks=masks, pathology=pathology)
+    valid = read_checkpoint(path).training_state["split"]["valid"].numpy()
+    assert len(valid) == 8 and sorted(pathology[valid]) == ["esophagus"] * 4 + ["lung"] * 4
+    with pytest.raises(ValueError, match="validation_stratify='pathology' needs pathology"):
+        MultiTaskPETEstimator(**TINY, tasks=("segmentation",),
+                              validation_stratify="pathology").fit(X, y, masks=masks)
+
+
+def test_a_pickled_fitted_estimator_carries_its_weights_once(blobs):
+    """Regression: every fitted estimator pickled the optimizer and a second weight copy."""
+    import io
+
+    X, y, masks, pathology = blobs
+    est = MultiTaskPETEstimator(base_width=8, depth=3, max_epochs=2, random_state=0).fit(
+        X, y, masks=masks, pathology=pathology)
+    weights = io.BytesIO()
+    torch.save(est.module_.state_dict(), weights)
+    assert len(pickle.dumps(est)) <= 1.15 * weights.tell()
+    warm = clone(est).set_params(warm_start=True).fit(X, y, masks=masks, pathology=pathology)
+    assert len(pickle.dumps(warm)) > 2 * weights.tell()  # the optimizer state, to continue

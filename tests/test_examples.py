@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import SHARED_DATA
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-STS = Path(__file__).resolve().parents[2] / "shared" / "data" / "sts-pet"
+STS = SHARED_DATA / "sts-pet"
 
 
 def _load(name):

@@ -131,3 +131,27 @@ def test_gpu_matches_cpu():
     on_cpu = grad_cam(est, X)
     for name in on_cpu:
         np.testing.assert_allclose(on_gpu[name], on_cpu[name], atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def segmenter():
+    """A short T2-only fit that finds the planted blobs."""
+    X, y, masks, _ = make_blob_volumes(16, 16, seed=2)
+    est = MultiTaskPETEstimator(tasks=("segmentation",), outcome_features="global",
+                                base_width=4, depth=2, learning_rate=1e-2, max_epochs=25,
+                                early_stopping=False, random_state=0)
+    return est.fit(X, y, masks=masks), X, masks
+
+
+def test_segmentation_heat_sits_on_the_predicted_tumour(segmenter):
+    est, X, masks = segmenter
+    predicted = est.segment(X)
+    assert predicted[masks > 0].mean() > 0.5  # the fit found the blobs
+    maps = grad_cam(est, X, target="segmentation")
+    assert list(maps) == ["encoder_0", "encoder_1", "segmentation_0"]
+    for name in ("encoder_0", "segmentation_0"):  # full-resolution scales
+        heat = maps[name]
+        assert heat[masks > 0].mean() > 2.0 * heat[masks == 0].mean(), name
+    background = grad_cam(est, X[:2], target="segmentation", scale="segmentation_0",
+                          class_index=0)
+    assert not np.allclose(background, maps["segmentation_0"][:2])

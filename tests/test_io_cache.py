@@ -6,7 +6,6 @@ import pickle
 import shutil
 import time
 import warnings
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -16,10 +15,12 @@ import torch
 import petmtl.io._geometry as geometry
 from petmtl.io import NiftiVolumeDataset, PreprocessedCache, collate_volumes, prepare_volume
 
+from .conftest import SHARED_DATA
+
 LPS = np.diag([-4.0, -4.0, 3.0, 1.0])
 LPS[:3, 3] = [100.0, 80.0, -50.0]
 SETTINGS = dict(spacing=4.0, shape=(8, 8, 8))
-SHARED = Path(os.environ.get("PETMTL_SHARED_DATA", "/work/shared/data"))
+SHARED = SHARED_DATA
 FORK = "fork" in mp.get_all_start_methods()
 
 

@@ -260,6 +260,25 @@ def test_write_mask_like_copies_geometry(tmp_path, qform, sform):
         write_mask_like(mask[:, :, :6], ref_path, tmp_path / "bad.nii.gz")
 
 
+@pytest.mark.parametrize("qform,sform", [(0, 2), (1, 1)])
+def test_write_mask_like_from_the_header_in_memory_matches_the_file(tmp_path, qform, sform,
+                                                                     monkeypatch):
+    ref_path = _save(tmp_path, "ref.nii.gz", np.ones((5, 6, 7), np.float32), LPS,
+                     qform=qform, sform=sform)
+    mask = np.zeros((5, 6, 7), np.uint8)
+    mask[1:3, 2:4, 3:6] = 1
+    from_file = nib.load(write_mask_like(mask, ref_path, tmp_path / "a.nii.gz"))
+    header = load_pet(ref_path).header
+    monkeypatch.setattr(nib, "load", None)  # the reference must not be opened again
+    out = write_mask_like(mask, ref_path, tmp_path / "b.nii.gz", reference_header=header)
+    monkeypatch.undo()
+    from_header = nib.load(out)
+    np.testing.assert_array_equal(np.asarray(from_header.dataobj), mask)
+    np.testing.assert_array_equal(from_header.affine, from_file.affine)
+    for key in ("qform_code", "sform_code", "pixdim", "xyzt_units", "srow_x", "quatern_b"):
+        np.testing.assert_array_equal(from_header.header[key], from_file.header[key])
+
+
 def test_write_mask_like_on_nibabel_reference(tmp_path):
     ref = nib.load(_nib("anatomical.nii"))
     mask = (ref.get_fdata() > ref.get_fdata().mean()).astype(np.uint8)

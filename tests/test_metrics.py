@@ -44,3 +44,13 @@ def test_scorer_without_masks_explains_routing():
     with pytest.raises(ValueError, match="metadata routing"):
         DiceScorer()(object(), np.zeros((1, 4)), None)
     assert "masks" in str(DiceScorer().get_metadata_routing())
+
+
+def test_probability_maps_are_refused_not_scored_as_tumour_everywhere():
+    """Regression: a uniform 0.01 map scored 0.667 against a mask covering half the volume."""
+    truth = np.zeros((1, 4, 4, 4), dtype=np.uint8)
+    truth[0, :2] = 1
+    with pytest.raises(ValueError, match=r"masks_pred must be binary.*proba >= 0.5"):
+        dice_score(truth, np.full(truth.shape, 0.01))
+    assert dice_score(truth, np.full(truth.shape, 0.01) >= 0.5) == 0.0
+    assert dice_score(truth, truth.astype(bool)) == 1.0

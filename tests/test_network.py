@@ -1,4 +1,5 @@
 import itertools
+import math
 
 import pytest
 import torch
@@ -17,8 +18,13 @@ TABLE1 = [
 ]
 
 
-def test_table1_has_fifteen_distinct_configurations():
-    assert len(set(TABLE1)) == 15
+def test_the_fifteen_table1_configurations_build_fifteen_different_networks():
+    shapes = set()
+    for (recon, seg, path), features in TABLE1:
+        net = MultiTaskWNet(2, 3, reconstruction=recon, segmentation=seg,
+                            n_pathology_outputs=1 if path else 0, outcome_features=features)
+        shapes.add(frozenset((name, tuple(p.shape)) for name, p in net.state_dict().items()))
+    assert len(shapes) == 15  # no option is silently ignored
 
 
 @pytest.mark.parametrize(("tasks", "features"), TABLE1)
@@ -67,13 +73,59 @@ def test_tumor_branch_is_gated_by_the_segmentation():
     torch.testing.assert_close(blank, other)
 
 
-@pytest.mark.parametrize(("features", "extra"), itertools.product(["global", "both"], [0]))
-def test_multiscale_vector_length(features, extra):
-    net = MultiTaskWNet(4, 3, outcome_features=features)
+@pytest.mark.parametrize(("features", "decoders"), itertools.product(
+    ["global", "both", "tumor"], ["both", "segmentation", "reconstruction", "none"]))
+def test_multiscale_vector_length(features, decoders):
+    seg = decoders in ("both", "segmentation")
+    recon = decoders in ("both", "reconstruction")
+    if features != "global" and not seg and decoders != "none":
+        pytest.skip("tumour features without T2 read the whole input; covered by 'none'")
+    net = MultiTaskWNet(4, 3, outcome_features=features, segmentation=seg,
+                        reconstruction=recon)
     out = net(torch.randn(2, 1, 8, 8, 8))
-    widths = net.encoder.widths
-    expected = widths[-1] + 2 * widths[-2] + (2 * 4 if features == "both" else 0) + extra
+    w = net.encoder.widths
+    # bottleneck + next encoder level + (first decoder level, else the third encoder level)
+    pooled = w[-1] + w[-2] + (w[-2] if seg or recon else w[-3])
+    tumour = 2 * 4  # the tumour CNN ends with 2 * base_width channels
+    expected = {"global": pooled, "both": pooled + tumour, "tumor": tumour}[features]
     assert out["features"].shape == (2, expected)
+
+
+def test_pooled_features_average_over_the_real_extent_not_the_padding():
+    """Regression: zero padding to a multiple of 2**(depth-1) entered the T3/T4 features."""
+    torch.manual_seed(0)
+    net = MultiTaskWNet(2, 4, dropout=0.0).eval()  # pads sides to a multiple of 8
+    x = torch.randn(1, 1, 18, 18, 18) + 1.0
+    padded = torch.nn.functional.pad(x, [0, 6, 0, 6, 0, 6])  # what the network pads to
+    with torch.no_grad():
+        out = net(x, return_intermediates=True)
+        out_padded = net(padded)
+        bottleneck = out["encoder"][-1][..., :3, :3, :3]  # ceil(18 / 8) = 3 real voxels
+    tumour, width = 2 * 2, net.encoder.widths[-1]  # tumour features first, then the scales
+    torch.testing.assert_close(out["features"][:, tumour:tumour + width],
+                               bottleneck.mean(dim=(2, 3, 4)))
+    assert not torch.allclose(out["features"], out_padded["features"])
+    assert not torch.allclose(out["outcome"], out_padded["outcome"])
+
+
+def test_outputs_runs_only_what_is_asked_and_gives_the_same_values():
+    torch.manual_seed(0)
+    net = MultiTaskWNet(2, 3, n_pathology_outputs=3).eval()
+    x = torch.randn(2, 1, 16, 16, 16)
+    calls = []
+    net.reconstruction.register_forward_hook(lambda *a: calls.append("reconstruction"))
+    net.outcome.register_forward_hook(lambda *a: calls.append("outcome"))
+    with torch.no_grad():
+        full = net(x)
+        calls.clear()
+        seg = net(x, outputs=("segmentation",))
+        assert set(seg) == {"segmentation"} and calls == []
+        outcome = net(x, outputs=("outcome",))
+    torch.testing.assert_close(seg["segmentation"], full["segmentation"])
+    torch.testing.assert_close(outcome["outcome"], full["outcome"])
+    assert "reconstruction" not in calls  # the outcome needs T2's levels, not T1's
+    with pytest.raises(ValueError, match="not computed by this network"):
+        MultiTaskWNet(2, 2, reconstruction=False)(x, outputs=("reconstruction",))
 
 
 def test_invalid_configuration_errors_name_the_argument():
@@ -83,6 +135,17 @@ def test_invalid_configuration_errors_name_the_argument():
         MultiTaskWNet(2, 2, outcome_features="radiomics")
     with pytest.raises(ValueError, match=r"\(n, 1, D, H, W\)"):
         MultiTaskWNet(2, 2)(torch.randn(1, 8, 8, 8))
+
+
+@pytest.mark.parametrize("prior", [0.2, None])
+def test_segmentation_prior_switch(prior):
+    torch.manual_seed(0)
+    net = MultiTaskWNet(4, 3, reconstruction=False, segmentation_prior=prior)
+    bias = net.segmentation.head.bias.item()
+    if prior is None:  # PyTorch's default initialisation: a small uniform bias, as the paper's
+        assert abs(bias) < 1.0
+    else:
+        assert bias == pytest.approx(math.log(prior / (1 - prior)))
 
 
 def test_segmentation_starts_near_the_tumour_prior():

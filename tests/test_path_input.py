@@ -127,3 +127,19 @@ def test_new_parameters_are_validated(cohort, params, match):
     with pytest.raises((ValueError, TypeError), match=match):
         MultiTaskPETEstimator(**{**PATHS, **params}).fit(pets, y, masks=mask_paths,
                                                          pathology=pathology)
+
+
+def test_nearest_neighbour_resampling_reaches_the_files(cohort):
+    """The paper's k-NN resampling to the network grid, through the estimator."""
+    from petmtl.io import prepare_volume
+
+    _, y, _, _, pets, _ = cohort
+    params = {**PATHS, "tasks": (), "outcome_features": "global", "spacing": 3.0}
+    means = {}
+    for interpolation in ("linear", "nearest"):
+        est = MultiTaskPETEstimator(**params, interpolation=interpolation).fit(pets, y)
+        windows = [prepare_volume(p, spacing=3.0, shape=(16, 16, 16), center="body",
+                                  interpolation=interpolation)[0] for p in pets]
+        assert est.intensity_shift_ == pytest.approx(np.mean(windows), rel=1e-6)
+        means[interpolation] = est.intensity_shift_
+    assert means["linear"] != pytest.approx(means["nearest"], rel=1e-6)

@@ -1,8 +1,6 @@
 """The io layer on real clinical PET (shared/data; skipped when the data is absent)."""
 
-import os
 import time
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -18,8 +16,9 @@ from petmtl.io import (
 )
 from petmtl.pet import suv_stats
 
-DATA = Path(os.environ.get("PETMTL_SHARED_DATA",
-                           Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+from .conftest import SHARED_DATA
+
+DATA = SHARED_DATA
 STS = DATA / "sts-pet"
 WB = DATA / "wholebody-pet"
 CROPS = sorted(STS.glob("STS_*")) if STS.is_dir() else []

@@ -117,7 +117,8 @@ class FileReads(Dataset):
 
     Item ``i`` is a dict with, as asked: ``"window"`` (the network window of the
     volumes' crop rule), ``"grid"`` and ``"record"`` (the whole resampled volume and
-    its :class:`~petmtl.io.GeometryRecord`), and ``"reference_mask"`` (the mask file
+    its :class:`~petmtl.io.GeometryRecord`, with ``"header"``, the file's NIfTI header, to
+    write results on its grid), and ``"reference_mask"`` (the mask file
     ``mask_paths[i]`` on the PET's original grid, checked against it; None where absent).
     """
 
@@ -149,6 +150,7 @@ class FileReads(Dataset):
                 pet, shape=self.volumes.volume_shape, **options)[0]
         if self.whole_grid:
             item["grid"], _, item["record"] = prepare_loaded_volume(pet, shape=None, **options)
+            item["header"] = pet.header
         if self.mask_paths is not None:
             mask_path = self.mask_paths[i]
             item["reference_mask"] = (None if mask_path is None

@@ -243,14 +243,9 @@ def prepare_volume(
 
 
 def prepare_loaded_volume(
-    pet: Volume,
-    mask: Volume | None = None,
-    *,
-    spacing: float | Sequence[float] | None = 2.0,
-    shape: Sequence[int] | None = (64, 64, 64),
-    center: str | Sequence[float] | None = "auto",
-    interpolation: str | int = "linear",
-    body_threshold: float = 0.1,
+    pet: Volume, mask: Volume | None = None, *, spacing: float | Sequence[float] | None = 2.0,
+    shape: Sequence[int] | None = (64, 64, 64), center: str | Sequence[float] | None = "auto",
+    interpolation: str | int = "linear", body_threshold: float = 0.1,
 ) -> tuple[np.ndarray, np.ndarray | None, GeometryRecord]:
     """:func:`prepare_volume` for a PET (and mask) already read into memory.
 
@@ -268,9 +263,8 @@ def prepare_loaded_volume(
 
     Returns
     -------
-    pet : ndarray of float32, shape ``shape``
-    mask : ndarray of float32 (0/1), shape ``shape``, or None
-    record : GeometryRecord
+    tuple
+        ``(pet, mask, record)`` as :func:`prepare_volume` returns them.
     """
     order = _as_order(interpolation)
     ornt = canonical_orientation(pet.affine)

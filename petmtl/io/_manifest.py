@@ -10,9 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._atomic import atomic_path
+from .._labels import MISSING
 from ._volume import PathLike
-
-MISSING_OUTCOME = -1
 
 
 @dataclass(eq=False)
@@ -132,7 +131,7 @@ def read_manifest(
     def where(line: int, pid: str) -> str:
         return f"{csv_path}, line {line} (patient_id {pid!r})"
 
-    ids, pets, masks, paths, raw_y, lines = [], [], [], [], [], []
+    ids, pets, masks, pathologies, raw_y, lines = [], [], [], [], [], []
     seen: dict[str, int] = {}
     for line, row in rows:
         pid = row.get(id_column, "")
@@ -154,7 +153,7 @@ def read_manifest(
         ids.append(pid)
         pets.append(pet)
         masks.append(mask)
-        paths.append((row.get(pathology_column, "") or None) if pathology_column else None)
+        pathologies.append((row.get(pathology_column, "") or None) if pathology_column else None)
         raw_y.append(row.get(outcome_column, "") if outcome_column else "")
         lines.append(line)
 
@@ -173,13 +172,13 @@ def read_manifest(
                     f"(labels so far {labels[:2]}); outcomes must be binary"
                 )
     if all_int:
-        y = np.array([MISSING_OUTCOME if v in ("", "-1") else int(v) for v in raw_y],
+        y = np.array([MISSING if v in ("", "-1") else int(v) for v in raw_y],
                      dtype=np.int64)
     else:
-        y = _object_array([MISSING_OUTCOME if v in ("", "-1") else v for v in raw_y])
+        y = _object_array([MISSING if v in ("", "-1") else v for v in raw_y])
     return Manifest(
         ids=_object_array(ids), X=_object_array(pets), y=y, masks=_object_array(masks),
-        pathology=_object_array(paths), path=os.path.abspath(csv_path),
+        pathology=_object_array(pathologies), path=os.path.abspath(csv_path),
     )
 
 

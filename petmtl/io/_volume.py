@@ -6,7 +6,7 @@ import os
 import warnings
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nibabel as nib
 import numpy as np
@@ -29,11 +29,15 @@ class Volume:
         Voxel-index to world (scanner RAS+, millimetres) transform, as in NIfTI.
     path : str or None, default=None
         File the volume was read from, kept for error messages.
+    header : nibabel header or None, default=None
+        The file's NIfTI header, when read from a file (lets a mask be written on the
+        same grid without opening the file again, see :func:`write_mask_like`).
     """
 
     data: np.ndarray
     affine: np.ndarray
     path: str | None = None
+    header: object = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.data = np.asarray(self.data)
@@ -142,7 +146,8 @@ def load_pet(path: PathLike, *, dtype=np.float32) -> Volume:
     img, path = _open_nifti(path)
     data = _read_array(img, path, np.dtype(dtype))
     _check_finite(data, path)
-    return Volume(data=data, affine=np.asarray(img.affine, dtype=np.float64), path=path)
+    return Volume(data=data, affine=np.asarray(img.affine, dtype=np.float64), path=path,
+                  header=img.header)
 
 
 def _binarize(data: np.ndarray, path: str, label, binarize: bool) -> np.ndarray:

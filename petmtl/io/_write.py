@@ -67,7 +67,8 @@ def write_nifti(
 
 
 def write_mask_like(
-    mask: np.ndarray, reference_path: PathLike, out_path: PathLike, *, dtype=np.uint8
+    mask: np.ndarray, reference_path: PathLike, out_path: PathLike, *, dtype=np.uint8,
+    reference_header=None,
 ) -> str:
     """Write a mask on a reference image's grid, copying its geometry header.
 
@@ -84,27 +85,36 @@ def write_mask_like(
         Destination ending in ``.nii`` or ``.nii.gz``.
     dtype : numpy dtype, default=np.uint8
         On-disk data type.
+    reference_header : nibabel NIfTI header, optional
+        The reference's header when it is already in memory (``load_pet(path).header``);
+        the reference file is then not opened again.
 
     Returns
     -------
     str
         ``out_path``.
     """
-    ref, ref_path = _open_nifti(reference_path)
-    shape = _squeezed_shape(ref.shape, ref_path)
+    if reference_header is None:
+        ref, ref_path = _open_nifti(reference_path)
+        ref_header, ref_shape, ref_affine = ref.header, ref.shape, ref.affine
+        cls = type(ref) if isinstance(ref, nib.Nifti1Image) else nib.Nifti1Image
+    else:
+        ref_path, ref_header = os.fspath(reference_path), reference_header
+        ref_shape, ref_affine = ref_header.get_data_shape(), ref_header.get_best_affine()
+        cls = nib.Nifti2Image if isinstance(ref_header, nib.Nifti2Header) else nib.Nifti1Image
+    shape = _squeezed_shape(ref_shape, ref_path)
     mask = np.asarray(mask)
     if mask.shape != shape:
         raise ValueError(
             f"mask has shape {mask.shape} but the reference {ref_path} has shape {shape}"
         )
-    header = ref.header.copy()
+    header = ref_header.copy()
     header.set_data_dtype(dtype)
     header.set_slope_inter(1.0, 0.0)
-    data = np.asarray(mask, dtype=dtype).reshape(ref.shape)
-    cls = type(ref) if isinstance(ref, nib.Nifti1Image) else nib.Nifti1Image
-    img = cls(data, ref.affine, header=header)
-    q_aff, q_code = ref.header.get_qform(coded=True)
-    s_aff, s_code = ref.header.get_sform(coded=True)
+    data = np.asarray(mask, dtype=dtype).reshape(ref_shape)
+    img = cls(data, ref_affine, header=header)
+    q_aff, q_code = ref_header.get_qform(coded=True)
+    s_aff, s_code = ref_header.get_sform(coded=True)
     img.set_qform(q_aff, code=int(q_code))
     img.set_sform(s_aff, code=int(s_code))
     img.header["cal_min"], img.header["cal_max"] = 0, 0

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from .._runtime import memory_guard
 from ..exceptions import DeviceOutOfMemoryError, TrainingDivergedError, TrainingInterruptedWarning
 from ..serialization import ModelRecord
-from .checkpoint import Continuation, RunState, read_run, write_checkpoint
+from .checkpoint import Continuation, RunState, cpu_copy, read_run, write_checkpoint
 from .loop import LoopState, TrainingSetup, evaluate, fit_loop, train_epoch
 from .split import validation_split
 
 __all__ = [
     "CheckpointPlan", "Continuation", "LoopState", "RunState", "TrainingResult",
-    "TrainingSetup", "evaluate", "fit_loop", "read_run", "train", "train_epoch",
+    "TrainingSetup", "cpu_copy", "evaluate", "fit_loop", "read_run", "train", "train_epoch",
     "validation_split",
 ]
 
