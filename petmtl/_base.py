@@ -39,6 +39,11 @@ from .losses import TASKS, task_weights
 from .network import MultiTaskWNet
 
 FITTED = ("module_", "history_", "best_epoch_", "_warm_start_state")
+MONITORS = {"outcome": ("valid_outcome", 1.0), "loss": ("valid_loss", 1.0),
+            "auc": ("valid_auc", -1.0)}
+# What a model file written before a parameter existed meant by its absence.
+LEGACY_PARAMS = {"outcome_descriptors": False, "pathology_grid": 1, "class_weight": None,
+                 "early_stopping_score": "loss"}
 
 
 class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
@@ -47,9 +52,11 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
     def __init__(self, lam=0.3, *, task_weights=None,
                  tasks=("reconstruction", "segmentation", "pathology"),
                  outcome_features="both", base_width=16, depth=4, norm="batch", dropout=0.5,
-                 segmentation_prior=0.01, learning_rate=1e-3, weight_decay=1e-4, batch_size=4,
-                 max_epochs=100, early_stopping=True, validation_fraction=0.2,
-                 validation_stratify="outcome", n_iter_no_change=20, augment=True,
+                 segmentation_prior=0.01, outcome_descriptors=True, pathology_grid=2,
+                 class_weight="balanced", learning_rate=1e-3, weight_decay=1e-4, batch_size=4,
+                 max_epochs=100, early_stopping=True, early_stopping_score="outcome",
+                 validation_fraction=0.2, validation_stratify="outcome", n_iter_no_change=20,
+                 augment=True,
                  intensity_scale="auto", dice_smooth=1.0, seg_bce_weight=0.5,
                  volume_shape=None, device="auto", amp="auto", verbose=0, random_state=None,
                  checkpoint_path=None, checkpoint_every=1, warm_start=False, resume=None,
@@ -64,11 +71,15 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
         self.norm = norm
         self.dropout = dropout
         self.segmentation_prior = segmentation_prior
+        self.outcome_descriptors = outcome_descriptors
+        self.pathology_grid = pathology_grid
+        self.class_weight = class_weight
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.early_stopping = early_stopping
+        self.early_stopping_score = early_stopping_score
         self.validation_fraction = validation_fraction
         self.validation_stratify = validation_stratify
         self.n_iter_no_change = n_iter_no_change
@@ -196,13 +207,31 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
                                    pin_memory=self.device_.type == "cuda")
         optimizer = torch.optim.AdamW(module.parameters(), lr=self.learning_rate,
                                       weight_decay=self.weight_decay)
+        monitor, sign = MONITORS[self.early_stopping_score]
         setup = training.TrainingSetup(
             weights=self.task_weights_, max_epochs=self.max_epochs,
             n_iter_no_change=self.n_iter_no_change, augment=self.augment,
             dice_smooth=self.dice_smooth, seg_bce_weight=self.seg_bce_weight,
             verbose=self.verbose, generator=generator, volume_shape=self.volume_shape_,
-            memory_settings=self._memory_settings())
+            memory_settings=self._memory_settings(), monitor=monitor, monitor_sign=sign,
+            outcome_pos_weight=self._outcome_pos_weight(data, split[0]))
         return forward, optimizer, loaders, setup
+
+    def _outcome_pos_weight(self, data: FitData, train_idx) -> float | None:
+        """Weight of the positive outcome class relative to the negative one.
+
+        ``class_weight="balanced"``: ``n_negative / n_positive`` of the training
+        outcomes; a dict: ``class_weight[classes_[1]] / class_weight[classes_[0]]``.
+        """
+        if self.class_weight is None or "outcome" not in data.targets:
+            return None
+        if isinstance(self.class_weight, dict):
+            negative, positive = (float(self.class_weight.get(c, 1.0)) for c in self.classes_)
+            return positive / negative
+        codes, known = data.targets["outcome"]
+        positives = np.count_nonzero(codes[train_idx][known[train_idx]] == 1)
+        negatives = np.count_nonzero(known[train_idx]) - positives
+        return negatives / positives if positives and negatives else None
 
     def _build_module(self) -> MultiTaskWNet:
         tasks = tuple(self.tasks)
@@ -214,7 +243,10 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
             self.base_width, self.depth, reconstruction="reconstruction" in tasks,
             segmentation="segmentation" in tasks, n_pathology_outputs=n_pathology,
             outcome_features=self.outcome_features, norm=self.norm, dropout=self.dropout,
-            segmentation_prior=self.segmentation_prior)
+            segmentation_prior=self.segmentation_prior, descriptors=self.outcome_descriptors,
+            voxel_size=np.broadcast_to(np.asarray(self.spacing, dtype=float), (3,)),
+            input_shift=self.intensity_shift_, input_scale=self.intensity_scale_,
+            pathology_grid=self.pathology_grid)
 
     def _memory_settings(self) -> str:
         return (f"batch_size={self.batch_size}, base_width={self.base_width}, "
@@ -304,7 +336,8 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
         if unknown:
             raise ValueError(f"{source} has parameters {unknown} that this petmtl version does "
                              "not know; upgrade petmtl to read it")
-        estimator = cls(**record.params)
+        params = {**LEGACY_PARAMS, **record.params}
+        estimator = cls(**{k: v for k, v in params.items() if k in cls._get_param_names()})
         for name, value in record.attributes.items():
             setattr(estimator, name, value)
         if record.state_dict is not None:

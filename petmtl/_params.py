@@ -11,6 +11,7 @@ from ._constraints import (
     NoneOr,
     Options,
     PathLike,
+    Satisfies,
     Shape,
     Spacing,
     check_param,
@@ -38,6 +39,13 @@ PARAMETER_CONSTRAINTS = {
     "norm": [Options(*NORMALIZATIONS)],
     "dropout": [Interval(Real, 0, 1, closed="left")],
     "segmentation_prior": [NoneOr(Interval(Real, 0, 1, closed="neither"))],
+    "outcome_descriptors": [Boolean()],
+    "pathology_grid": [Interval(Integral, 1, None)],
+    "class_weight": [Options("balanced", None),
+                     Satisfies(lambda w: isinstance(w, dict) and all(
+                         isinstance(v, Real) and not isinstance(v, bool) and v > 0
+                         for v in w.values()), "a dict of positive class weights")],
+    "early_stopping_score": [Options("outcome", "loss", "auc")],
     "learning_rate": [_positive(Real)],
     "weight_decay": [Interval(Real, 0, None)],
     "batch_size": [Interval(Integral, 1, None)],

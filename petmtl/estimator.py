@@ -11,6 +11,7 @@ from ._labels import check_labels
 
 PAPER_PARAMS = {
     "base_width": 64, "depth": 5, "norm": None, "segmentation_prior": None,
+    "outcome_descriptors": False, "class_weight": None, "early_stopping_score": "loss",
     "learning_rate": 1e-4, "weight_decay": 0.0, "batch_size": 4, "seg_bce_weight": 0.0,
     "augment": False, "intensity_scale": None, "max_epochs": 1500, "n_iter_no_change": 70,
     "dropout": 0.5, "lam": 0.3, "validation_stratify": "pathology", "spacing": 2.0,
@@ -19,7 +20,8 @@ PAPER_PARAMS = {
 """The paper's configuration: ``MultiTaskPETEstimator(**PAPER_PARAMS)``.
 
 Base width 64 and depth 5 (64 to 1024 feature maps), no normalisation, PyTorch's default
-initialisation of the segmentation output, Adam (no weight decay) at 1e-4 with a batch
+initialisation of the segmentation output, T4 on deep features only (no PET descriptors),
+unweighted classes, early stopping on the total loss, Adam (no weight decay) at 1e-4 with a batch
 of 4, the plain Dice loss, no augmentation, raw SUV input, 1500 epochs with a patience of
 70, dropout 0.5, lambda 0.3, a validation split stratified by pathology (the paper's 20
 lung + 20 oesophageal patients of 155 are ``validation_fraction=40 / 155``) and, for NIfTI
@@ -68,6 +70,21 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         Initial tumour probability of the segmentation output (its last bias starts
         at ``logit(segmentation_prior)``); None keeps PyTorch's default
         initialisation, as in the paper. See :class:`petmtl.network.MultiTaskWNet`.
+    outcome_descriptors : bool, default=True
+        Give T4 quantitative PET descriptors of the predicted tumour (MTV, SUVmax,
+        SUVmean, SUVpeak, TLG, heterogeneity, extent, location), of its 1 cm ring and of
+        the whole image (SUV percentiles, hot volumes), standardised, beside the deep
+        features, with a linear path from them to the logit; T3 also gets the tumour's
+        location and extent. Beyond the paper; False is the paper's T4.
+        See :class:`petmtl.network.descriptors.PETDescriptors`.
+    pathology_grid : int, default=2
+        T3 flattens a ``pathology_grid`` cube of pooled bottleneck features, so it sees
+        where the tumour is (the paper flattens the whole map; 1 is global average
+        pooling, which loses the position).
+    class_weight : "balanced", dict or None, default="balanced"
+        Weigh the outcome loss so that both classes count equally (``n_negative /
+        n_positive`` for the positive class, from the training samples), or by a dict
+        ``{label: weight}``; None weighs every sample the same (the paper).
     learning_rate : float, default=1e-3
         Adam learning rate (paper: 1e-4).
     weight_decay : float, default=1e-4
@@ -78,8 +95,13 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         Upper bound on epochs (paper: 1500).
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the samples (stratified by outcome)
-        and stop when the validation loss has not improved for
-        ``n_iter_no_change`` epochs, restoring the best weights.
+        and stop when ``early_stopping_score`` has not improved for
+        ``n_iter_no_change`` epochs, restoring the weights of its best epoch.
+    early_stopping_score : {"outcome", "loss", "auc"}, default="outcome"
+        What early stopping and best-weight restoring watch on the held-out samples:
+        the outcome loss, the weighted total loss of all tasks (the paper; at
+        ``lam=0.3`` it is 70 % auxiliary tasks, so it keeps the best *segmentation*
+        epoch), or the outcome AUC.
     validation_fraction : float in (0, 1), default=0.2
         Fraction of the samples held out for early stopping (rounded down).
     validation_stratify : {"outcome", "pathology", "joint"}, default="outcome"

@@ -100,23 +100,34 @@ def segmentation_loss(logits: torch.Tensor, masks: torch.Tensor, labelled: torch
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor,
-                        labelled: torch.Tensor) -> torch.Tensor:
+                        labelled: torch.Tensor, *, pos_weight: float | None = None
+                        ) -> torch.Tensor:
     """Cross-entropy over the labelled samples (equations 5-7).
 
     ``logits`` of shape (n,) or (n, 1) use binary cross-entropy (the paper's
-    setting); (n, k) with ``k > 1`` the multinomial cross-entropy.
+    setting); (n, k) with ``k > 1`` the multinomial cross-entropy. ``pos_weight``
+    weighs the positive class of a binary target (e.g. ``n_negative / n_positive`` for
+    balanced classes); the loss is then normalised by the total weight, so its scale
+    does not depend on the class balance.
     """
     if not labelled.any():
         return _zero(logits)
     logits, labels = logits[labelled].float(), labels[labelled]
     if logits.ndim == 1 or logits.shape[1] == 1:
-        return F.binary_cross_entropy_with_logits(logits.reshape(-1), labels.float())
+        target = labels.float()
+        if pos_weight is None:
+            return F.binary_cross_entropy_with_logits(logits.reshape(-1), target)
+        weights = torch.where(target > 0.5, float(pos_weight), 1.0)
+        losses = F.binary_cross_entropy_with_logits(logits.reshape(-1), target,
+                                                    reduction="none")
+        return (weights * losses).sum() / weights.sum()
     return F.cross_entropy(logits, labels.long())
 
 
 def multitask_loss(outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor],
                    weights: Mapping[str, float], *, dice_smooth: float = 1.0,
-                   seg_bce_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+                   seg_bce_weight: float = 0.0, outcome_pos_weight: float | None = None
+                   ) -> tuple[torch.Tensor, dict[str, float]]:
     """``alpha*Lrecon + beta*Lseg + omega*Lclass + lambda*Lpredict`` (equation 8).
 
     Parameters
@@ -131,6 +142,8 @@ def multitask_loss(outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torc
         ``outputs`` or with weight 0 contributes nothing.
     dice_smooth, seg_bce_weight : float
         See :func:`segmentation_loss`.
+    outcome_pos_weight : float, optional
+        ``pos_weight`` of the outcome's cross-entropy (see :func:`classification_loss`).
 
     Returns
     -------
@@ -150,6 +163,7 @@ def multitask_loss(outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torc
         terms["pathology"] = classification_loss(
             outputs["pathology"], batch["pathology"], batch["pathology_known"])
     terms["outcome"] = classification_loss(
-        outputs["outcome"], batch["outcome"], batch["outcome_known"])
+        outputs["outcome"], batch["outcome"], batch["outcome_known"],
+        pos_weight=outcome_pos_weight)
     total = sum(weights.get(name, 0.0) * value for name, value in terms.items())
     return total, {name: float(value.detach()) for name, value in terms.items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .blocks import make_norm
@@ -24,10 +25,13 @@ def global_average_pool(x: torch.Tensor) -> torch.Tensor:
 class PathologyHead(nn.Module):
     """T3: pathology classifier on the encoder bottleneck (paper section 3.1.5).
 
-    Convolution + max-pool, then global average pooling (instead of the paper's
-    flatten, so that any input shape works), then the paper's MLP: dense
-    ``2 * width`` -> dense ``width`` with ELU and dropout, then the output layer.
-    With ``width=64`` the dense layers have the paper's 128 and 64 units.
+    Convolution + max-pool, then the paper's flatten, taken over a fixed
+    ``grid x grid x grid`` average-pooled map so that any input shape works and the
+    head still sees *where* the features are (``grid=1`` is global average pooling,
+    which loses position), optionally joined by ``n_extra`` standardised descriptors
+    (the predicted tumour's location and extent), then the paper's MLP: dense
+    ``2 * width`` -> dense ``width`` with ELU and dropout, then the output layer. With
+    ``width=64`` the dense layers have the paper's 128 and 64 units.
 
     Parameters
     ----------
@@ -41,23 +45,34 @@ class PathologyHead(nn.Module):
         Normalisation after the convolution.
     dropout : float
         Dropout after each hidden dense layer (paper: 0.5).
+    grid : int, default=2
+        Side of the pooled map that is flattened.
+    n_extra : int, default=0
+        Length of the descriptor vector passed to :meth:`forward`.
     """
 
     def __init__(self, in_channels: int, width: int, n_outputs: int,
-                 norm: str | None = None, dropout: float = 0.5):
+                 norm: str | None = None, dropout: float = 0.5, *, grid: int = 2,
+                 n_extra: int = 0):
         super().__init__()
+        self.grid = grid
         self.features = nn.Sequential(
             *_conv(in_channels, 2 * width, norm), nn.MaxPool3d(2, ceil_mode=True)
         )
+        n_in = 2 * width * grid**3 + n_extra
         self.classifier = nn.Sequential(
-            nn.Linear(2 * width, 2 * width), nn.ELU(), nn.Dropout(dropout),
+            nn.Linear(n_in, 2 * width), nn.ELU(), nn.Dropout(dropout),
             nn.Linear(2 * width, width), nn.ELU(), nn.Dropout(dropout),
             nn.Linear(width, n_outputs),
         )
 
-    def forward(self, bottleneck: torch.Tensor) -> torch.Tensor:
+    def forward(self, bottleneck: torch.Tensor, extra: torch.Tensor | None = None
+                ) -> torch.Tensor:
         """Return pathology logits of shape (n, n_outputs)."""
-        return self.classifier(global_average_pool(self.features(bottleneck)))
+        pooled = F.adaptive_avg_pool3d(self.features(bottleneck), self.grid).flatten(1)
+        if extra is not None:
+            pooled = torch.cat([pooled, extra], dim=1)
+        return self.classifier(pooled)
 
 
 class OutcomeHead(nn.Module):
@@ -67,8 +82,12 @@ class OutcomeHead(nn.Module):
     of ``2 * width``, global average pooling) whose input is the PET volume
     gated by the predicted tumour probability, stacked with that probability.
     The *global* branch is the global average pooling of three scales of the
-    encoder / segmentation decoder, computed by the W-Net and passed in. The
-    concatenation feeds dense layers of ``2 * width``, ``2 * width`` and 1 units.
+    encoder / segmentation decoder, computed by the W-Net and passed in, optionally
+    joined by ``n_descriptors`` standardised PET descriptors
+    (:class:`~petmtl.network.descriptors.PETDescriptors`). The concatenation feeds dense
+    layers of ``2 * width``, ``2 * width`` and 1 units; with descriptors, a linear term
+    of the descriptors is added to that logit, so the head starts from what a logistic
+    regression on them would learn and the deep features add to it.
 
     Parameters
     ----------
@@ -82,13 +101,16 @@ class OutcomeHead(nn.Module):
         Normalisation in the tumour branch.
     dropout : float
         Dropout between the dense layers.
+    n_descriptors : int, default=0
+        Length of the descriptor vector.
     """
 
     def __init__(self, tumor_channels: int, global_features: int, width: int,
-                 norm: str | None = None, dropout: float = 0.5):
+                 norm: str | None = None, dropout: float = 0.5, *, n_descriptors: int = 0):
         super().__init__()
         if tumor_channels == 0 and global_features == 0:
             raise ValueError("OutcomeHead needs tumour features, global features or both")
+        self.n_descriptors = n_descriptors
         self.tumor = None
         self.n_global = global_features
         n_features = global_features
@@ -99,7 +121,12 @@ class OutcomeHead(nn.Module):
                 *_conv(width, 2 * width, norm), *_conv(2 * width, 2 * width, norm),
             )
             n_features += 2 * width
+        n_features += n_descriptors
         self.n_features = n_features
+        self.wide = None
+        if n_descriptors:  # starts at zero: the descriptors earn their weight in training
+            self.wide = nn.Linear(n_descriptors, 1, bias=False)
+            nn.init.zeros_(self.wide.weight)
         self.predictor = nn.Sequential(
             nn.Linear(n_features, 2 * width), nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Linear(2 * width, 2 * width), nn.ReLU(inplace=True), nn.Dropout(dropout),
@@ -107,15 +134,24 @@ class OutcomeHead(nn.Module):
         )
 
     def features(self, tumor_input: torch.Tensor | None,
-                 global_features: torch.Tensor | None) -> torch.Tensor:
-        """Return the concatenated multi-scale feature vector (n, n_features)."""
+                 global_features: torch.Tensor | None,
+                 descriptors: torch.Tensor | None = None) -> torch.Tensor:
+        """Return the concatenated multi-scale feature vector (n, n_features).
+
+        The descriptors, when the head has them, are its last ``n_descriptors`` entries.
+        """
         parts = []
         if self.tumor is not None:
             parts.append(global_average_pool(self.tumor(tumor_input)))
         if global_features is not None:
             parts.append(global_features)
+        if self.n_descriptors:
+            parts.append(descriptors)
         return torch.cat(parts, dim=1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Return outcome logits of shape (n,) from :meth:`features`' output."""
-        return self.predictor(features).squeeze(1)
+        logit = self.predictor(features).squeeze(1)
+        if self.wide is not None:
+            logit = logit + self.wide(features[:, -self.n_descriptors:]).squeeze(1)
+        return logit

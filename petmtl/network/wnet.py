@@ -9,12 +9,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from .decoder import Decoder
+from .descriptors import LOCATION, PETDescriptors, RunningStandardize
 from .encoder import Encoder
 from .heads import OutcomeHead, PathologyHead, global_average_pool
 
 OUTCOME_FEATURES = ("both", "global", "tumor")
 OUTPUTS = ("reconstruction", "segmentation", "pathology", "features", "outcome")
 DEFAULT_SEGMENTATION_PRIOR = 0.01
+LOCATION_NAMES = (*LOCATION, "extent_0", "extent_1", "extent_2")
 
 
 def _crop_to(x: torch.Tensor, extent) -> torch.Tensor:
@@ -54,6 +56,20 @@ class MultiTaskWNet(nn.Module):
         a PET volume; starting there instead of at 0.5 spares the first epochs the
         work of switching off the background, which otherwise stalls segmentation
         trained without T1. None keeps PyTorch's default initialisation (the paper's).
+    descriptors : bool, default=False
+        Compute :class:`~petmtl.network.descriptors.PETDescriptors` (from the predicted
+        tumour when T2 is on, else of the whole image), standardise them with running
+        statistics of the training batches and give them to T4 (all) and T3 (the
+        tumour's location and extent). They read the PET in SUV, ``x * input_scale +
+        input_shift``, and are computed from the *detached* tumour probability, so the
+        outcome loss does not reshape the segmentation through them.
+    voxel_size : sequence of 3 float, default=(2.0, 2.0, 2.0)
+        Voxel size (mm) of the input, for the descriptors.
+    input_shift, input_scale : float, default=0.0, 1.0
+        How the input was scaled from SUV (see ``descriptors``).
+    pathology_grid : int, default=2
+        T3 flattens a ``pathology_grid`` cube of pooled bottleneck features (1 =
+        global average pooling, which loses position).
 
     Notes
     -----
@@ -67,7 +83,9 @@ class MultiTaskWNet(nn.Module):
                  segmentation: bool = True, n_pathology_outputs: int = 1,
                  outcome_features: str = "both", norm: str | None = "batch",
                  dropout: float = 0.5,
-                 segmentation_prior: float | None = DEFAULT_SEGMENTATION_PRIOR):
+                 segmentation_prior: float | None = DEFAULT_SEGMENTATION_PRIOR,
+                 descriptors: bool = False, voxel_size=(2.0, 2.0, 2.0),
+                 input_shift: float = 0.0, input_scale: float = 1.0, pathology_grid: int = 2):
         super().__init__()
         if depth < 2:
             raise ValueError(f"depth must be >= 2, got {depth}")
@@ -83,7 +101,20 @@ class MultiTaskWNet(nn.Module):
         if self.segmentation is not None and segmentation_prior is not None:
             nn.init.constant_(self.segmentation.head.bias,
                               math.log(segmentation_prior / (1.0 - segmentation_prior)))
-        self.pathology = (PathologyHead(widths[-1], base_width, n_pathology_outputs, norm, dropout)
+        self.descriptors = None
+        n_location = 0
+        if descriptors:
+            self.descriptors = PETDescriptors(voxel_size, tumour=segmentation)
+            self.standardize = RunningStandardize(self.descriptors.n_features)
+            self.register_buffer("input_shift", torch.tensor(float(input_shift)),
+                                 persistent=False)
+            self.register_buffer("input_scale", torch.tensor(float(input_scale)),
+                                 persistent=False)
+            self.location = [self.descriptors.names.index(name) for name in LOCATION_NAMES
+                             if name in self.descriptors.names]
+            n_location = len(self.location)
+        self.pathology = (PathologyHead(widths[-1], base_width, n_pathology_outputs, norm, dropout,
+                                        grid=pathology_grid, n_extra=n_location)
                           if n_pathology_outputs else None)
         n_global = 0
         if outcome_features in ("both", "global"):
@@ -95,7 +126,9 @@ class MultiTaskWNet(nn.Module):
         tumor_channels = 0
         if outcome_features in ("both", "tumor"):
             tumor_channels = 2 if segmentation else 1
-        self.outcome = OutcomeHead(tumor_channels, n_global, base_width, norm, dropout)
+        self.outcome = OutcomeHead(
+            tumor_channels, n_global, base_width, norm, dropout,
+            n_descriptors=0 if self.descriptors is None else self.descriptors.n_features)
 
     @property
     def divisor(self) -> int:
@@ -112,6 +145,8 @@ class MultiTaskWNet(nn.Module):
 
     def _decoders_needed(self, wanted: set[str]) -> list[str]:
         needed = [name for name in ("reconstruction", "segmentation") if name in wanted]
+        if self.descriptors is not None and wanted & {"pathology", "features", "outcome"}:
+            needed.append("segmentation")
         if wanted & {"features", "outcome"}:
             if self.outcome.tumor is not None and self.segmentation is not None:
                 needed.append("segmentation")
@@ -164,10 +199,16 @@ class MultiTaskWNet(nn.Module):
             out[name], levels[name] = getattr(self, name)(encoded)
             if return_intermediates:
                 out[f"{name}_levels"] = levels[name]
+        descriptors = None
+        if self.descriptors is not None and wanted & {"pathology", "features", "outcome"}:
+            descriptors = self._descriptors(x, out)
         if "pathology" in wanted:
-            out["pathology"] = self.pathology(_crop_to(encoded[-1], self._extent(spatial, -1)))
+            location = None if descriptors is None else descriptors[:, self.location]
+            out["pathology"] = self.pathology(
+                _crop_to(encoded[-1], self._extent(spatial, -1)), location)
         if wanted & {"features", "outcome"}:
-            out["features"] = self._outcome_features(x, spatial, encoded, levels, out)
+            out["features"] = self._outcome_features(x, spatial, encoded, levels, out,
+                                                     descriptors)
             out["outcome"] = self.outcome(out["features"])
         for name in ("reconstruction", "segmentation"):
             if name in out:
@@ -179,7 +220,18 @@ class MultiTaskWNet(nn.Module):
         level = level % self.depth
         return tuple(-(-s // 2**level) for s in spatial)
 
-    def _outcome_features(self, x, spatial, encoded, levels, out) -> torch.Tensor:
+    def _descriptors(self, x: torch.Tensor, out: dict) -> torch.Tensor:
+        """Standardised PET descriptors of the (unpadded) input and its tumour map."""
+        suv = x.float() * self.input_scale + self.input_shift
+        probability = None
+        if self.segmentation is not None:
+            logits = _crop_to(out["segmentation"], x.shape[2:]).detach()
+            probability = torch.sigmoid(logits.float())
+        with torch.autocast(x.device.type, enabled=False):
+            return self.standardize(self.descriptors(suv, probability))
+
+    def _outcome_features(self, x, spatial, encoded, levels, out, descriptors=None
+                          ) -> torch.Tensor:
         global_vector = None
         if self.outcome.n_global:
             scales = [(encoded[-1], -1), (encoded[-2], -2)]
@@ -198,4 +250,4 @@ class MultiTaskWNet(nn.Module):
                 tumor_input = torch.cat([x * probability, probability], dim=1)
             else:
                 tumor_input = x
-        return self.outcome.features(tumor_input, global_vector)
+        return self.outcome.features(tumor_input, global_vector, descriptors)

@@ -43,6 +43,12 @@ class TrainingSetup:
     volume_shape : tuple of int or None
         Spatial shape of the training volumes, and ``memory_settings`` the
         hyper-parameters that set the memory use: both quoted in an out-of-memory error.
+    monitor : str
+        The validation record that early stopping and best-weight restoring watch:
+        ``"valid_loss"`` (weighted total), ``"valid_outcome"`` (outcome loss) or
+        ``"valid_auc"``; ``monitor_sign`` is 1 where lower is better, -1 where higher is.
+    outcome_pos_weight : float or None
+        Weight of the positive outcome class in its loss (class balancing).
     """
 
     weights: Mapping[str, float]
@@ -55,6 +61,9 @@ class TrainingSetup:
     generator: torch.Generator = field(default_factory=torch.Generator)
     volume_shape: tuple | None = None
     memory_settings: str = ""
+    monitor: str = "valid_loss"
+    monitor_sign: float = 1.0
+    outcome_pos_weight: float | None = None
 
 
 def _augment(batch: dict, generator: torch.Generator) -> dict:
@@ -105,7 +114,8 @@ def _loss(forward: Forward, batch: dict, setup: TrainingSetup, *, epoch: int, ph
     outputs = forward(batch["image"])
     loss, terms = multitask_loss(outputs, batch, setup.weights,
                                  dice_smooth=setup.dice_smooth,
-                                 seg_bce_weight=setup.seg_bce_weight)
+                                 seg_bce_weight=setup.seg_bce_weight,
+                                 outcome_pos_weight=setup.outcome_pos_weight)
     value = float(loss.detach())
     check_finite_loss(value, terms, epoch=epoch, phase=phase)
     return outputs, loss, {"loss": value, **terms}
@@ -183,7 +193,8 @@ class LoopState:
     history : list of dict
         One record per completed epoch (see :func:`fit_loop`).
     best_loss : float
-        Lowest validation loss so far (inf without validation).
+        Best monitored validation value so far, as ``monitor_sign * value`` (lower is
+        better; inf without validation).
     best_epoch : int
         Epoch of ``best_loss`` (0 when none).
     best_state : dict or None
@@ -250,7 +261,7 @@ def fit_loop(forward: Forward, optimizer: torch.optim.Optimizer, train_loader,
              valid_loader, setup: TrainingSetup, *, state: LoopState | None = None,
              on_epoch_end: Callable[[LoopState, bool], None] | None = None,
              ) -> tuple[list[dict], int]:
-    """Train with early stopping on the validation loss; restore the best weights.
+    """Train with early stopping on a validation score; restore the best weights.
 
     Without a validation loader every one of ``max_epochs`` epochs runs and the
     last weights are kept.
@@ -300,9 +311,9 @@ def fit_loop(forward: Forward, optimizer: torch.optim.Optimizer, train_loader,
                 record["duration"] = time.perf_counter() - start
                 state.history.append(record)
                 state.epoch = epoch
-                monitored = record.get("valid_loss")
-                if monitored is not None and monitored < state.best_loss:
-                    state.best_loss, state.best_epoch = monitored, epoch
+                monitored = record.get(setup.monitor)
+                if monitored is not None and setup.monitor_sign * monitored < state.best_loss:
+                    state.best_loss, state.best_epoch = setup.monitor_sign * monitored, epoch
                     state.best_state = copy.deepcopy(module.state_dict())
                 bar.update(1)
                 bar.set_postfix({k.replace("train_", ""): f"{v:.3f}" for k, v in record.items()
