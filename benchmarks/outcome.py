@@ -15,8 +15,8 @@ Protocol
 
   - ``default``: ``MultiTaskPETEstimator(base_width=8, depth=4, max_epochs=30,
     random_state=seed)``, everything else at its default (four tasks);
-  - ``single_task``: the same with the outcome task alone (``tasks=()``,
-    ``outcome_features="global"``);
+  - ``single_task``: the same with the outcome task alone, a plain 3-D CNN (``tasks=()``,
+    ``outcome_features="global"``, ``outcome_descriptors=False``);
   - ``radiomics``: SUVmax, SUVmean, MTV (ml) and TLG of the reference mask
     (``petmtl.pet.suv_stats``) -> log1p -> StandardScaler -> LogisticRegression (a median
     imputer fills patients without a mask).
@@ -101,9 +101,9 @@ def default_network(seed: int) -> MultiTaskPETEstimator:
 
 
 def single_task_network(seed: int) -> MultiTaskPETEstimator:
-    """The outcome task alone, same budget."""
+    """The outcome task alone, a plain CNN (no PET descriptors), same budget."""
     return MultiTaskPETEstimator(**BUDGET, tasks=(), outcome_features="global",
-                                 random_state=seed)
+                                 outcome_descriptors=False, random_state=seed)
 
 
 def radiomics_model(seed: int):
@@ -139,14 +139,41 @@ def _radiomics(volume, mask, spacing) -> list[float]:
     return [stats.get(k, np.nan) for k in RADIOMICS]
 
 
-def synthetic_cohort(n: int, shape: int, spacing: float, seed: int) -> Cohort:
-    """``make_pet_cohort(n, shape=(shape,) * 3, spacing=spacing, random_state=seed)``."""
-    c = make_pet_cohort(n, shape=(shape,) * 3, spacing=spacing, random_state=seed)
+def other_outcome(features: np.ndarray, names, weights: dict, seed: int) -> np.ndarray:
+    """A binary outcome drawn from other weights of the cohort's hidden features.
+
+    Each named feature is standardised over the cohort (after a log for volumes and
+    uptakes), ``eta = sum(w * z) / ||w||`` and ``y ~ Bernoulli(sigmoid(eta / 0.4))`` with
+    its own seed: a label the model was not developed on.
+    """
+    eta = np.zeros(len(features))
+    for name, weight in weights.items():
+        values = features[:, list(names).index(name)]
+        if name in ("tumour_volume_ml", "tumour_uptake_suv", "marrow_suv", "liver_suv"):
+            values = np.log(values)
+        eta += weight * (values - values.mean()) / (values.std() or 1.0)
+    eta /= np.sqrt(sum(w**2 for w in weights.values()))
+    rng = np.random.default_rng(seed)
+    return (rng.random(len(eta)) < 1.0 / (1.0 + np.exp(-eta / 0.4))).astype(np.int64)
+
+
+def synthetic_cohort(n: int, shape: int, spacing: float, seed: int,
+                     outcome_weights: dict | None = None) -> Cohort:
+    """``make_pet_cohort(n, shape=(shape,) * 3, spacing=spacing, random_state=seed)``.
+
+    With ``outcome_weights`` the outcome is redrawn by :func:`other_outcome`.
+    """
+    c = make_pet_cohort(n, shape=(shape,) * 3, spacing=spacing, random_state=seed,
+                        return_features=bool(outcome_weights))
     features = np.array([_radiomics(x, m, spacing) for x, m in zip(c.X, c.masks, strict=True)])
     desc = f"synthetic cohort: {n} patients, {shape}^3 at {spacing:g} mm, cohort seed {seed}"
-    return Cohort(list(c.patient_id), c.X, c.y, c.masks, c.pathology, features, desc,
+    y = c.y
+    if outcome_weights:
+        y = other_outcome(c.features, c.feature_names, outcome_weights, seed + 1)
+        desc += f", outcome redrawn from {outcome_weights}"
+    return Cohort(list(c.patient_id), c.X, y, c.masks, c.pathology, features, desc,
                   {"cohort": "synthetic", "n": n, "shape": shape, "spacing": spacing,
-                   "cohort_seed": seed})
+                   "cohort_seed": seed, "outcome_weights": outcome_weights})
 
 
 def manifest_cohort(path: str, shape: int, spacing: float, crop: str, quick: bool) -> Cohort:
@@ -194,9 +221,10 @@ def build_model(name: str, seed: int, args):
     if isinstance(est, MultiTaskPETEstimator):
         if args.quick:
             est.set_params(**QUICK_BUDGET)
+        # files are resampled to spacing; for arrays it states their voxel size
+        est.set_params(spacing=args.spacing)
         if args.manifest:
-            est.set_params(spacing=args.spacing, input_shape=(args.shape,) * 3,
-                           crop_center=args.crop_center)
+            est.set_params(input_shape=(args.shape,) * 3, crop_center=args.crop_center)
     est.set_params(**args.overrides.get(name, {}))
     if isinstance(est, MultiTaskPETEstimator):
         validate_params(est.get_params())  # a bad --set fails now, not at the first fit
@@ -337,6 +365,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--shape", type=int, help="cube side: 48 synthetic, 64 manifest")
     p.add_argument("--spacing", type=float, help="mm: 4 synthetic, 2 manifest")
     p.add_argument("--crop-center", default="body", help="manifest: window centre")
+    p.add_argument("--outcome-weights", type=ast.literal_eval, default=None,
+                   help="synthetic: redraw y from these hidden-feature weights, e.g. "
+                        "\"{'tumour_necrosis': 1, 'marrow_suv': 1}\"")
     p.add_argument("--seeds", type=int, nargs="+", help="CV and network seeds (0 1)")
     p.add_argument("--n-splits", type=int, help="folds (5)")
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
@@ -374,7 +405,8 @@ def main(argv=None) -> dict:
         cohort = manifest_cohort(args.manifest, args.shape, args.spacing, args.crop_center,
                                  args.quick)
     else:
-        cohort = synthetic_cohort(args.n_samples, args.shape, args.spacing, args.cohort_seed)
+        cohort = synthetic_cohort(args.n_samples, args.shape, args.spacing, args.cohort_seed,
+                                  args.outcome_weights)
     print(cohort.description, flush=True)
     code = code_fingerprint()
     result = report(cohort, evaluate(cohort, args, code), args, code)
