@@ -39,8 +39,6 @@ from .losses import TASKS, task_weights
 from .network import MultiTaskWNet
 
 FITTED = ("module_", "history_", "best_epoch_", "_warm_start_state")
-MONITORS = {"outcome": ("valid_outcome", 1.0), "loss": ("valid_loss", 1.0),
-            "auc": ("valid_auc", -1.0)}
 # What a model file written before a parameter existed meant by its absence.
 LEGACY_PARAMS = {"outcome_descriptors": False, "pathology_grid": 1, "class_weight": None,
                  "early_stopping_score": "loss"}
@@ -207,31 +205,19 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
                                    pin_memory=self.device_.type == "cuda")
         optimizer = torch.optim.AdamW(module.parameters(), lr=self.learning_rate,
                                       weight_decay=self.weight_decay)
-        monitor, sign = MONITORS[self.early_stopping_score]
+        monitor, sign = self._monitors[self.early_stopping_score]
         setup = training.TrainingSetup(
             weights=self.task_weights_, max_epochs=self.max_epochs,
             n_iter_no_change=self.n_iter_no_change, augment=self.augment,
             dice_smooth=self.dice_smooth, seg_bce_weight=self.seg_bce_weight,
             verbose=self.verbose, generator=generator, volume_shape=self.volume_shape_,
             memory_settings=self._memory_settings(), monitor=monitor, monitor_sign=sign,
-            outcome_pos_weight=self._outcome_pos_weight(data, split[0]))
+            outcome=self._outcome_task(data, split[0]))
         return forward, optimizer, loaders, setup
 
-    def _outcome_pos_weight(self, data: FitData, train_idx) -> float | None:
-        """Weight of the positive outcome class relative to the negative one.
-
-        ``class_weight="balanced"``: ``n_negative / n_positive`` of the training
-        outcomes; a dict: ``class_weight[classes_[1]] / class_weight[classes_[0]]``.
-        """
-        if self.class_weight is None or "outcome" not in data.targets:
-            return None
-        if isinstance(self.class_weight, dict):
-            negative, positive = (float(self.class_weight.get(c, 1.0)) for c in self.classes_)
-            return positive / negative
-        codes, known = data.targets["outcome"]
-        positives = np.count_nonzero(codes[train_idx][known[train_idx]] == 1)
-        negatives = np.count_nonzero(known[train_idx]) - positives
-        return negatives / positives if positives and negatives else None
+    def _outcome_task(self, data: FitData, train_idx):
+        """The outcome's loss and validation scores (:mod:`petmtl._outcomes`)."""
+        raise NotImplementedError
 
     def _build_module(self) -> MultiTaskWNet:
         tasks = tuple(self.tasks)

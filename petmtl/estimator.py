@@ -8,6 +8,7 @@ from sklearn.base import ClassifierMixin
 from . import serialization
 from ._base import MultiTaskPETBase
 from ._labels import check_labels
+from ._outcomes import BinaryOutcome
 
 PAPER_PARAMS = {
     "base_width": 64, "depth": 5, "norm": None, "segmentation_prior": None,
@@ -205,6 +206,9 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
     (2, 2)
     """
 
+    _monitors = {"outcome": ("valid_outcome", 1.0), "loss": ("valid_loss", 1.0),
+                 "auc": ("valid_auc", -1.0)}
+
     def _check_outcome(self, y, n_samples: int) -> tuple[dict, dict, dict]:
         classes, codes = check_labels(y, n_samples, "y", binary=True)
         if len(classes) < 2:
@@ -213,6 +217,22 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
                              f"samples (n_samples={n_samples})")
         targets = {"outcome": (np.maximum(codes, 0), codes >= 0)}
         return {"classes_": classes}, targets, {"outcome": codes}
+
+    def _outcome_task(self, data, train_idx) -> BinaryOutcome:
+        """The binary outcome, its positive class weighted as ``class_weight`` says.
+
+        "balanced": ``n_negative / n_positive`` of the training outcomes; a dict:
+        ``class_weight[classes_[1]] / class_weight[classes_[0]]``.
+        """
+        if self.class_weight is None:
+            return BinaryOutcome()
+        if isinstance(self.class_weight, dict):
+            negative, positive = (float(self.class_weight.get(c, 1.0)) for c in self.classes_)
+            return BinaryOutcome(positive / negative)
+        codes, known = data.targets["outcome"]
+        positives = np.count_nonzero(codes[train_idx][known[train_idx]] == 1)
+        negatives = np.count_nonzero(known[train_idx]) - positives
+        return BinaryOutcome(negatives / positives if positives and negatives else None)
 
     def decision_function(self, X) -> np.ndarray:
         """Outcome logit of each volume; positive favours ``classes_[1]``.

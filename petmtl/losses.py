@@ -8,7 +8,7 @@ gradient graph attached), never NaN.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -126,7 +126,8 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor,
 
 def multitask_loss(outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor],
                    weights: Mapping[str, float], *, dice_smooth: float = 1.0,
-                   seg_bce_weight: float = 0.0, outcome_pos_weight: float | None = None
+                   seg_bce_weight: float = 0.0,
+                   outcome_loss: Callable[[torch.Tensor, Mapping], torch.Tensor] | None = None,
                    ) -> tuple[torch.Tensor, dict[str, float]]:
     """``alpha*Lrecon + beta*Lseg + omega*Lclass + lambda*Lpredict`` (equation 8).
 
@@ -142,8 +143,9 @@ def multitask_loss(outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torc
         ``outputs`` or with weight 0 contributes nothing.
     dice_smooth, seg_bce_weight : float
         See :func:`segmentation_loss`.
-    outcome_pos_weight : float, optional
-        ``pos_weight`` of the outcome's cross-entropy (see :func:`classification_loss`).
+    outcome_loss : callable, optional
+        ``outcome_loss(outputs["outcome"], batch)`` replaces the binary cross-entropy of
+        the outcome (e.g. a class-weighted or a survival loss).
 
     Returns
     -------
@@ -162,8 +164,10 @@ def multitask_loss(outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torc
     if "pathology" in outputs:
         terms["pathology"] = classification_loss(
             outputs["pathology"], batch["pathology"], batch["pathology_known"])
-    terms["outcome"] = classification_loss(
-        outputs["outcome"], batch["outcome"], batch["outcome_known"],
-        pos_weight=outcome_pos_weight)
+    if outcome_loss is None:
+        terms["outcome"] = classification_loss(outputs["outcome"], batch["outcome"],
+                                               batch["outcome_known"])
+    else:
+        terms["outcome"] = outcome_loss(outputs["outcome"], batch)
     total = sum(weights.get(name, 0.0) * value for name, value in terms.items())
     return total, {name: float(value.detach()) for name, value in terms.items()}

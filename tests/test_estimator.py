@@ -91,11 +91,15 @@ def test_history_logs_each_term_and_validation_metrics(blobs):
     assert 1 <= est.best_epoch_ <= 3
 
 
-def test_early_stopping_stops_and_restores_the_best_epoch(blobs):
-    est = fitted(blobs, max_epochs=50, n_iter_no_change=2, learning_rate=1e-6)
+@pytest.mark.parametrize(("score", "key", "best"), [
+    ("outcome", "valid_outcome", np.argmin), ("loss", "valid_loss", np.argmin),
+    ("auc", "valid_auc", np.argmax)])
+def test_early_stopping_stops_and_restores_the_best_epoch(blobs, score, key, best):
+    est = fitted(blobs, max_epochs=50, n_iter_no_change=2, learning_rate=1e-6,
+                 early_stopping_score=score)
     assert len(est.history_) < 50
-    losses = [r["valid_loss"] for r in est.history_]
-    assert est.best_epoch_ == int(np.argmin(losses)) + 1
+    values = [r[key] for r in est.history_]
+    assert est.best_epoch_ == int(best(values)) + 1
     assert len(est.history_) - est.best_epoch_ == 2
 
 

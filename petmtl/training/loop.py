@@ -10,13 +10,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 from torch import nn
 from tqdm.auto import tqdm
 
 from .._forward import Forward
+from .._outcomes import BinaryOutcome, OutcomeTask
 from ..exceptions import TrainingDivergedError
 from ..losses import multitask_loss, soft_dice
 
@@ -47,8 +46,9 @@ class TrainingSetup:
         The validation record that early stopping and best-weight restoring watch:
         ``"valid_loss"`` (weighted total), ``"valid_outcome"`` (outcome loss) or
         ``"valid_auc"``; ``monitor_sign`` is 1 where lower is better, -1 where higher is.
-    outcome_pos_weight : float or None
-        Weight of the positive outcome class in its loss (class balancing).
+    outcome : OutcomeTask
+        The outcome's loss, memory between batches and validation scores
+        (:mod:`petmtl._outcomes`; default: the binary outcome, unweighted).
     """
 
     weights: Mapping[str, float]
@@ -63,7 +63,7 @@ class TrainingSetup:
     memory_settings: str = ""
     monitor: str = "valid_loss"
     monitor_sign: float = 1.0
-    outcome_pos_weight: float | None = None
+    outcome: OutcomeTask = field(default_factory=BinaryOutcome)
 
 
 def _augment(batch: dict, generator: torch.Generator) -> dict:
@@ -115,7 +115,7 @@ def _loss(forward: Forward, batch: dict, setup: TrainingSetup, *, epoch: int, ph
     loss, terms = multitask_loss(outputs, batch, setup.weights,
                                  dice_smooth=setup.dice_smooth,
                                  seg_bce_weight=setup.seg_bce_weight,
-                                 outcome_pos_weight=setup.outcome_pos_weight)
+                                 outcome_loss=setup.outcome.loss)
     value = float(loss.detach())
     check_finite_loss(value, terms, epoch=epoch, phase=phase)
     return outputs, loss, {"loss": value, **terms}
@@ -136,10 +136,11 @@ def train_epoch(forward: Forward, loader, optimizer: torch.optim.Optimizer,
         batch = forward.prepare_batch(batch)
         if setup.augment:
             batch = _augment(batch, setup.generator)
-        _, loss, terms = _loss(forward, batch, setup, epoch=epoch, phase="training")
+        outputs, loss, terms = _loss(forward, batch, setup, epoch=epoch, phase="training")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        setup.outcome.after_step(outputs["outcome"].detach(), batch)
         means.add(terms, len(batch["image"]))
         if stop_requested is not None and stop_requested():
             raise KeyboardInterrupt
@@ -149,17 +150,21 @@ def train_epoch(forward: Forward, loader, optimizer: torch.optim.Optimizer,
 @torch.inference_mode()
 def evaluate(forward: Forward, loader, setup: TrainingSetup, *,
              epoch: int = 0) -> dict[str, float]:
-    """Validation losses and metrics: outcome AUC and accuracy, Dice, pathology accuracy."""
+    """Validation losses and metrics: Dice, pathology accuracy and the outcome's own.
+
+    The auxiliary terms are averaged over the batches; the outcome term and its metrics
+    (AUC and accuracy, or the C-index) are computed once over the whole validation set
+    (a Cox likelihood does not average over batches), and the total is recombined.
+    """
     forward.module.eval()
     means = _Means()
-    outcome_p, outcome_y, dice, pathology_hits = [], [], [], []
+    outcome, targets, dice, pathology_hits = [], [], [], []
     for batch in loader:
         batch = forward.prepare_batch(batch)
         outputs, _, terms = _loss(forward, batch, setup, epoch=epoch, phase="validation")
         means.add(terms, len(batch["image"]))
-        known = batch["outcome_known"]
-        outcome_p.append(torch.sigmoid(outputs["outcome"].float())[known].cpu())
-        outcome_y.append(batch["outcome"][known].cpu())
+        outcome.append(outputs["outcome"].float())
+        targets.append({k: v for k, v in batch.items() if k not in ("image", "mask")})
         if "segmentation" in outputs and batch["mask_known"].any():
             k = batch["mask_known"]
             predicted = (outputs["segmentation"][k] > 0).float()
@@ -170,11 +175,13 @@ def evaluate(forward: Forward, loader, setup: TrainingSetup, *,
             pred = (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(1)
             pathology_hits.append((pred == batch["pathology"][k]).cpu())
     metrics = means.result()
-    p, y = torch.cat(outcome_p).numpy(), torch.cat(outcome_y).numpy()
-    if len(np.unique(y)) == 2:
-        metrics["auc"] = float(roc_auc_score(y, p))
-    if len(y):
-        metrics["accuracy"] = float(np.mean((p > 0.5) == y))
+    whole = {k: torch.cat([t[k] for t in targets]) for k in targets[0]}
+    metrics.update(setup.outcome.validate(torch.cat(outcome), whole))
+    check_finite_loss(metrics["outcome"], {"outcome": metrics["outcome"]}, epoch=epoch,
+                      phase="validation")
+    metrics["loss"] = sum(setup.weights.get(name, 0.0) * metrics[name]
+                          for name in ("reconstruction", "segmentation", "pathology", "outcome")
+                          if name in metrics)
     if dice:
         metrics["dice"] = float(torch.cat(dice).mean())
     if pathology_hits:
