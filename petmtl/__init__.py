@@ -1,9 +1,11 @@
 """petmtl: multi-task multi-scale learning for outcome prediction in 3D PET.
 
-The multi-task W-Net of Amyar et al. as a scikit-learn estimator.
+The multi-task W-Net of Amyar et al. as scikit-learn estimators: a binary outcome
+(:class:`MultiTaskPETEstimator`) and time-to-event outcomes (:class:`MultiTaskPETSurvival`).
 """
 
+from ._survival_estimator import MultiTaskPETSurvival
 from .estimator import PAPER_PARAMS, MultiTaskPETEstimator
 
 __version__ = "0.1.0"
-__all__ = ["PAPER_PARAMS", "MultiTaskPETEstimator", "__version__"]
+__all__ = ["PAPER_PARAMS", "MultiTaskPETEstimator", "MultiTaskPETSurvival", "__version__"]

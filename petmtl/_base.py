@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import os
 import warnings
 
@@ -44,14 +45,33 @@ LEGACY_PARAMS = {"outcome_descriptors": False, "pathology_grid": 1, "class_weigh
                  "early_stopping_score": "loss"}
 
 
+def extend_parameters(init):
+    """Give ``__init__(self, lam=..., *, own=..., **shared)`` its full signature.
+
+    scikit-learn reads an estimator's parameters from the signature of its ``__init__``
+    (``get_params``, ``clone``, ``repr``). An estimator adds its own keyword parameters
+    to the shared ones of :class:`MultiTaskPETBase` with this decorator instead of
+    repeating them all.
+    """
+    own = inspect.signature(init).parameters
+    shared = inspect.signature(MultiTaskPETBase.__init__).parameters
+    params = [p for p in own.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    params += [p for name, p in shared.items() if name not in own]
+    init.__signature__ = inspect.Signature(params)
+    return init
+
+
 class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
     """Shared machinery of the petmtl estimators; see :class:`~petmtl.MultiTaskPETEstimator`."""
+
+    _extra_constraints: dict = {}  # an estimator's own parameters (see _params.py)
+    _monitors: dict = {"outcome": ("valid_outcome", 1.0), "loss": ("valid_loss", 1.0)}
 
     def __init__(self, lam=0.3, *, task_weights=None,
                  tasks=("reconstruction", "segmentation", "pathology"),
                  outcome_features="both", base_width=16, depth=4, norm="batch", dropout=0.5,
                  segmentation_prior=0.01, outcome_descriptors=True, pathology_grid=2,
-                 class_weight="balanced", learning_rate=1e-3, weight_decay=1e-4, batch_size=4,
+                 learning_rate=1e-3, weight_decay=1e-4, batch_size=4,
                  max_epochs=100, early_stopping=True, early_stopping_score="outcome",
                  validation_fraction=0.2, validation_stratify="outcome", n_iter_no_change=20,
                  augment=True,
@@ -71,7 +91,6 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
         self.segmentation_prior = segmentation_prior
         self.outcome_descriptors = outcome_descriptors
         self.pathology_grid = pathology_grid
-        self.class_weight = class_weight
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -126,7 +145,7 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
-        validate_params(self.get_params(deep=False))
+        validate_params(self.get_params(deep=False), self._extra_constraints)
         data = self._check_fit_data(X, y, masks, pathology)
         start = self._continuation()
         self._set_data_attributes(data, start)
@@ -219,6 +238,9 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
         """The outcome's loss and validation scores (:mod:`petmtl._outcomes`)."""
         raise NotImplementedError
 
+    def _n_outcome_outputs(self) -> int:
+        return 1
+
     def _build_module(self) -> MultiTaskWNet:
         tasks = tuple(self.tasks)
         n_pathology = 0
@@ -232,7 +254,7 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
             segmentation_prior=self.segmentation_prior, descriptors=self.outcome_descriptors,
             voxel_size=np.broadcast_to(np.asarray(self.spacing, dtype=float), (3,)),
             input_shift=self.intensity_shift_, input_scale=self.intensity_scale_,
-            pathology_grid=self.pathology_grid)
+            pathology_grid=self.pathology_grid, n_outcome_outputs=self._n_outcome_outputs())
 
     def _memory_settings(self) -> str:
         return (f"batch_size={self.batch_size}, base_width={self.base_width}, "

@@ -24,6 +24,10 @@ def encode(value: Any, where: str) -> Any:
         return value
     if isinstance(value, np.generic):
         return {"__numpy_scalar__": value.item(), "dtype": value.dtype.str}
+    if isinstance(value, np.ndarray) and value.dtype.names is not None:
+        return {"__structured__": {name: encode(value[name], where)
+                                   for name in value.dtype.names},
+                "dtype": [[name, value.dtype[name].str] for name in value.dtype.names]}
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biufUOS":
             raise TypeError(f"cannot store {where}: arrays of dtype {value.dtype} are not "
@@ -38,7 +42,7 @@ def encode(value: Any, where: str) -> Any:
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):
             raise TypeError(f"cannot store {where}: dict keys must be strings")
-        if "__tuple__" in value or "__ndarray__" in value:
+        if {"__tuple__", "__ndarray__", "__structured__"} & set(value):
             raise TypeError(f"cannot store {where}: reserved key in dict")
         return {k: encode(v, f"{where}[{k!r}]") for k, v in value.items()}
     if isinstance(value, torch.device):
@@ -64,6 +68,13 @@ def decode(value: Any) -> Any:
             out[:] = items
             return out.reshape(shape)
         return np.asarray(items, dtype=np.dtype(value["dtype"])).reshape(shape)
+    if "__structured__" in value:
+        fields = {name: decode(v) for name, v in value["__structured__"].items()}
+        dtype = np.dtype([(name, code) for name, code in value["dtype"]])
+        out = np.empty(len(next(iter(fields.values()))), dtype=dtype)
+        for name, column in fields.items():
+            out[name] = column
+        return out
     if "__numpy_scalar__" in value:
         return np.dtype(value["dtype"]).type(value["__numpy_scalar__"])
     if "__device__" in value:

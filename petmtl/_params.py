@@ -26,6 +26,12 @@ CROP_CENTERS = ("body", "center", "auto", "foreground")
 VALIDATION_STRATA = ("outcome", "pathology", "joint")
 
 
+CLASS_WEIGHT = [Options("balanced", None),
+                Satisfies(lambda w: isinstance(w, dict) and all(
+                    isinstance(v, Real) and not isinstance(v, bool) and v > 0
+                    for v in w.values()), "a dict of positive class weights")]
+
+
 def _positive(kind):
     noun = "a positive integer" if kind is Integral else "a positive number"
     return Interval(kind, 0, None, closed="neither", description=noun)
@@ -41,11 +47,7 @@ PARAMETER_CONSTRAINTS = {
     "segmentation_prior": [NoneOr(Interval(Real, 0, 1, closed="neither"))],
     "outcome_descriptors": [Boolean()],
     "pathology_grid": [Interval(Integral, 1, None)],
-    "class_weight": [Options("balanced", None),
-                     Satisfies(lambda w: isinstance(w, dict) and all(
-                         isinstance(v, Real) and not isinstance(v, bool) and v > 0
-                         for v in w.values()), "a dict of positive class weights")],
-    "early_stopping_score": [Options("outcome", "loss", "auc")],
+
     "learning_rate": [_positive(Real)],
     "weight_decay": [Interval(Real, 0, None)],
     "batch_size": [Interval(Integral, 1, None)],
@@ -74,14 +76,15 @@ PARAMETER_CONSTRAINTS = {
 }
 
 
-def validate_params(params: dict) -> None:
+def validate_params(params: dict, extra: dict | None = None) -> None:
     """Raise a ValueError/TypeError naming the first invalid hyper-parameter.
 
-    Checks each parameter against :data:`PARAMETER_CONSTRAINTS`, then the rules that
-    involve several parameters (tasks, loss weights, file paths).
+    Checks each parameter against :data:`PARAMETER_CONSTRAINTS` and an estimator's own
+    ``extra`` table, then the rules that involve several parameters (tasks, loss
+    weights, file paths).
     """
     _check_tasks(params["tasks"])
-    check_params(params, PARAMETER_CONSTRAINTS)
+    check_params(params, {**PARAMETER_CONSTRAINTS, **(extra or {})})
     if params["outcome_features"] == "both" and "segmentation" not in params["tasks"]:
         raise ValueError("outcome_features='both' needs the tumour features of the "
                          "segmentation task; add 'segmentation' to tasks or use 'global' "

@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
 from . import _phantom as ph
-from ._constraints import Interval, Shape, check_param
+from ._constraints import Interval, Options, Shape, check_param, check_params
 from .io import write_manifest, write_nifti
 
 __all__ = ["make_pet_cohort", "write_cohort"]
@@ -94,6 +94,8 @@ def _real(description: str, low: float, high: float | None = None, *, closed="bo
 
 _FRACTION = _real("a real number >= 0 and <= 1", 0.0, 1.0)
 _NON_NEGATIVE = _real("a real number >= 0", 0.0)
+_SURVIVAL = {"censoring_rate": [Interval(Real, 0, 1, closed="left")],
+             "follow_up": [Interval(Real, 0, None, closed="neither")]}
 _CONSTRAINTS = {
     "n_samples": [Interval(Integral, 1, None, description="an int >= 1")],
     "shape": [Shape(3, 16, description="a sequence of 3 ints, each >= 16", type_error=True)],
@@ -186,6 +188,38 @@ def _logit(features):
     return scores @ _COEF / _COEF_NORM
 
 
+def _censoring_rate(times: np.ndarray, follow_up: float, target: float) -> float:
+    """Exponential drop-out rate that censors a ``target`` fraction with the follow-up."""
+    def censored(rate):
+        return np.mean(np.where(times > follow_up, 1.0, 1.0 - np.exp(-rate * times)))
+
+    if censored(0.0) >= target:
+        return 0.0
+    low, high = 0.0, 1.0
+    while censored(high) < target:
+        high *= 2.0
+    for _ in range(60):
+        mid = (low + high) / 2.0
+        low, high = (mid, high) if censored(mid) < target else (low, mid)
+    return high
+
+
+def _survival_outcome(eta, outcome_noise, censoring_rate, follow_up, rs, missing):
+    """Weibull event times (shape 1.5, median 24 months at eta = 0), censored."""
+    from .survival import make_survival_y
+
+    log_hazard_ratio = 0.6 / max(outcome_noise, 0.05) * eta
+    scale = 24.0 / np.log(2.0) ** (1 / 1.5)
+    times = scale * (-np.log(rs.random_sample(len(eta))) * np.exp(-log_hazard_ratio)) ** (
+        1 / 1.5)
+    rate = _censoring_rate(times, follow_up, censoring_rate)
+    drop_out = rs.exponential(1.0 / rate, len(eta)) if rate > 0 else np.full(len(eta), np.inf)
+    observed = np.minimum(np.minimum(times, drop_out), follow_up)
+    event = (times <= drop_out) & (times <= follow_up)
+    return make_survival_y(np.where(missing, None, event).tolist(),
+                           np.where(missing, np.nan, observed))
+
+
 def make_pet_cohort(
     n_samples: int = 100,
     shape: Sequence[int] = (64, 64, 64),
@@ -197,6 +231,9 @@ def make_pet_cohort(
     missing_masks: float = 0.0,
     missing_outcome: float = 0.0,
     missing_pathology: float = 0.0,
+    outcome: str = "binary",
+    censoring_rate: float = 0.3,
+    follow_up: float = 60.0,
     return_features: bool = False,
     return_anatomy: bool = False,
     random_state: int | np.random.RandomState | None = None,
@@ -205,8 +242,8 @@ def make_pet_cohort(
 
     Each subject has a lung or oesophageal primary tumour in a simple thoracic phantom,
     PET resolution and noise, a 40 %-SUVmax tumour mask, a pathology label and a binary
-    outcome driven by tumour, peritumoral and global (whole-image) features. See ``DESCR``
-    of the result, or the Notes, for the exact mechanism.
+    (or time-to-event) outcome driven by tumour, peritumoral and global (whole-image)
+    features. See ``DESCR`` of the result, or the Notes, for the exact mechanism.
 
     Parameters
     ----------
@@ -230,6 +267,17 @@ def make_pet_cohort(
     missing_masks, missing_outcome, missing_pathology : float, default=0.0
         Fractions in [0, 1] of subjects, chosen at random (``round(fraction * n_samples)``
         of them), whose mask, outcome or pathology is reported as unknown.
+    outcome : {"binary", "survival"}, default="binary"
+        ``"survival"``: ``y`` holds event times (months) drawn from a Weibull model with
+        the same latent risk, censored, as a structured array (see Notes and
+        :func:`petmtl.survival.make_survival_y`).
+    censoring_rate : float in [0, 1), default=0.3
+        Survival only: the expected fraction of censored patients, from administrative
+        censoring at ``follow_up`` and exponential random censoring (drop-out) whose
+        rate is set to reach this fraction (administrative censoring alone may exceed
+        it).
+    follow_up : float, default=60.0
+        Survival only: end of follow-up in months (administrative censoring).
     return_features : bool, default=False
         Also return the hidden features, the latent logit and the feature groups.
     return_anatomy : bool, default=False
@@ -245,7 +293,8 @@ def make_pet_cohort(
         - ``X`` (ndarray of float32, shape (n_samples, nx, ny, nz)) PET volumes in SUV
           (g/ml), non-negative.
         - ``y`` (ndarray of int64, shape (n_samples,)) Outcome, 1 = poor outcome, 0 = good,
-          -1 = unknown.
+          -1 = unknown; with ``outcome="survival"`` a structured array of ``event``
+          (bool) and ``time`` (float64, months; NaN = unknown).
         - ``masks`` (ndarray of uint8, shape (n_samples, nx, ny, nz)) Tumour (MTV) masks;
           all zero where ``mask_available`` is False.
         - ``mask_available`` (ndarray of bool, shape (n_samples,))
@@ -313,6 +362,9 @@ def make_pet_cohort(
         n_samples=n_samples, shape=shape, spacing=spacing, fwhm=fwhm, image_noise=image_noise,
         outcome_noise=outcome_noise, missing_masks=missing_masks,
         missing_outcome=missing_outcome, missing_pathology=missing_pathology)
+    check_param("outcome", outcome, Options("binary", "survival"))
+    if outcome == "survival":
+        check_params({"censoring_rate": censoring_rate, "follow_up": follow_up}, _SURVIVAL)
     rs = check_random_state(random_state)
 
     latent = _draw_latent(rs, n)
@@ -341,6 +393,8 @@ def make_pet_cohort(
     else:
         y = (eta > 0).astype(np.int64)
     y[missing[1]] = -1
+    if outcome == "survival":
+        y = _survival_outcome(eta, outcome_noise, censoring_rate, follow_up, rs, missing[1])
     masks[missing[0]] = 0
     pathology = np.where(latent["lung"], "lung", "esophagus").astype(object)
     pathology[missing[2]] = None

@@ -6,9 +6,11 @@ import numpy as np
 from sklearn.base import ClassifierMixin
 
 from . import serialization
-from ._base import MultiTaskPETBase
+from ._base import MultiTaskPETBase, extend_parameters
+from ._constraints import Options
 from ._labels import check_labels
 from ._outcomes import BinaryOutcome
+from ._params import CLASS_WEIGHT
 
 PAPER_PARAMS = {
     "base_width": 64, "depth": 5, "norm": None, "segmentation_prior": None,
@@ -208,6 +210,13 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
 
     _monitors = {"outcome": ("valid_outcome", 1.0), "loss": ("valid_loss", 1.0),
                  "auc": ("valid_auc", -1.0)}
+    _extra_constraints = {"class_weight": CLASS_WEIGHT,
+                              "early_stopping_score": [Options(*_monitors)]}
+
+    @extend_parameters
+    def __init__(self, lam=0.3, *, class_weight="balanced", **shared):
+        super().__init__(lam, **shared)
+        self.class_weight = class_weight
 
     def _check_outcome(self, y, n_samples: int) -> tuple[dict, dict, dict]:
         classes, codes = check_labels(y, n_samples, "y", binary=True)

@@ -1,4 +1,4 @@
-"""Segmentation metrics and scikit-learn scorers.
+"""Segmentation and survival metrics, scikit-learn scorers and bootstrap intervals.
 
 Outcome and pathology performance use scikit-learn's own metrics
 (``roc_auc_score``, ``accuracy_score`` and the ``"roc_auc"``/``"accuracy"``
@@ -6,6 +6,11 @@ scorers); this module adds what sklearn lacks: the Dice coefficient, and a
 scorer that receives the test fold's masks through metadata routing, and
 percentile bootstrap confidence intervals (:func:`bootstrap_interval`,
 :func:`paired_bootstrap_difference`) for reporting any of them over patients.
+
+Survival: Harrell's C (:func:`concordance_index_censored`), Uno's IPCW C
+(:func:`concordance_index_ipcw`), the cumulative/dynamic time-dependent AUC
+(:func:`cumulative_dynamic_auc`), the Brier score and its integral, with the conventions
+of scikit-survival (which petmtl never imports), and their scorers for model selection.
 """
 
 from __future__ import annotations
@@ -15,9 +20,28 @@ from sklearn.utils.metadata_routing import MetadataRequest
 
 from ._bootstrap import BootstrapResult, bootstrap_interval, paired_bootstrap_difference
 from ._input import check_array_masks
+from ._survival_metrics import (
+    brier_score,
+    concordance_index_censored,
+    concordance_index_ipcw,
+    cumulative_dynamic_auc,
+    integrated_brier_score,
+)
+from ._survival_scorers import (
+    ConcordanceIndexScorer,
+    ConcordanceIPCWScorer,
+    CumulativeAUCScorer,
+    IntegratedBrierScorer,
+    concordance_index_scorer,
+)
 
-__all__ = ["BootstrapResult", "DiceScorer", "bootstrap_interval", "dice_score", "dice_scorer",
-           "paired_bootstrap_difference"]
+__all__ = [
+    "BootstrapResult", "ConcordanceIPCWScorer", "ConcordanceIndexScorer", "CumulativeAUCScorer",
+    "DiceScorer", "IntegratedBrierScorer", "bootstrap_interval", "brier_score",
+    "concordance_index_censored", "concordance_index_ipcw", "concordance_index_scorer",
+    "cumulative_dynamic_auc", "dice_score", "dice_scorer", "integrated_brier_score",
+    "paired_bootstrap_difference",
+]
 
 
 def dice_score(masks_true, masks_pred, *, per_sample: bool = False,

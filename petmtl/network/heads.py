@@ -103,10 +103,13 @@ class OutcomeHead(nn.Module):
         Dropout between the dense layers.
     n_descriptors : int, default=0
         Length of the descriptor vector.
+    n_outputs : int, default=1
+        Outputs: 1 (a binary logit or a Cox log-risk) or one hazard logit per time bin.
     """
 
     def __init__(self, tumor_channels: int, global_features: int, width: int,
-                 norm: str | None = None, dropout: float = 0.5, *, n_descriptors: int = 0):
+                 norm: str | None = None, dropout: float = 0.5, *, n_descriptors: int = 0,
+                 n_outputs: int = 1):
         super().__init__()
         if tumor_channels == 0 and global_features == 0:
             raise ValueError("OutcomeHead needs tumour features, global features or both")
@@ -125,12 +128,12 @@ class OutcomeHead(nn.Module):
         self.n_features = n_features
         self.wide = None
         if n_descriptors:  # starts at zero: the descriptors earn their weight in training
-            self.wide = nn.Linear(n_descriptors, 1, bias=False)
+            self.wide = nn.Linear(n_descriptors, n_outputs, bias=False)
             nn.init.zeros_(self.wide.weight)
         self.predictor = nn.Sequential(
             nn.Linear(n_features, 2 * width), nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Linear(2 * width, 2 * width), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(2 * width, 1),
+            nn.Linear(2 * width, n_outputs),
         )
 
     def features(self, tumor_input: torch.Tensor | None,
@@ -150,8 +153,8 @@ class OutcomeHead(nn.Module):
         return torch.cat(parts, dim=1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Return outcome logits of shape (n,) from :meth:`features`' output."""
-        logit = self.predictor(features).squeeze(1)
+        """Outcome logits from :meth:`features`' output: (n,), or (n, n_outputs) when > 1."""
+        logit = self.predictor(features)
         if self.wide is not None:
-            logit = logit + self.wide(features[:, -self.n_descriptors:]).squeeze(1)
-        return logit
+            logit = logit + self.wide(features[:, -self.n_descriptors:])
+        return logit.squeeze(1) if logit.shape[1] == 1 else logit

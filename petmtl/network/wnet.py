@@ -70,6 +70,8 @@ class MultiTaskWNet(nn.Module):
     pathology_grid : int, default=2
         T3 flattens a ``pathology_grid`` cube of pooled bottleneck features (1 =
         global average pooling, which loses position).
+    n_outcome_outputs : int, default=1
+        T4's outputs: 1 (binary logit or Cox log-risk) or one hazard logit per time bin.
 
     Notes
     -----
@@ -85,7 +87,8 @@ class MultiTaskWNet(nn.Module):
                  dropout: float = 0.5,
                  segmentation_prior: float | None = DEFAULT_SEGMENTATION_PRIOR,
                  descriptors: bool = False, voxel_size=(2.0, 2.0, 2.0),
-                 input_shift: float = 0.0, input_scale: float = 1.0, pathology_grid: int = 2):
+                 input_shift: float = 0.0, input_scale: float = 1.0, pathology_grid: int = 2,
+                 n_outcome_outputs: int = 1):
         super().__init__()
         if depth < 2:
             raise ValueError(f"depth must be >= 2, got {depth}")
@@ -128,7 +131,8 @@ class MultiTaskWNet(nn.Module):
             tumor_channels = 2 if segmentation else 1
         self.outcome = OutcomeHead(
             tumor_channels, n_global, base_width, norm, dropout,
-            n_descriptors=0 if self.descriptors is None else self.descriptors.n_features)
+            n_descriptors=0 if self.descriptors is None else self.descriptors.n_features,
+            n_outputs=n_outcome_outputs)
 
     @property
     def divisor(self) -> int:

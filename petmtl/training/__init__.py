@@ -113,12 +113,14 @@ def train(forward, optimizer, loaders, setup: TrainingSetup, *, split,
         state = start.restore(module, optimizer, generator, forward.device,
                               learning_rate=optimizer.defaults["lr"],
                               weight_decay=optimizer.defaults["weight_decay"])
+        setup.outcome.load_state_dict(start.outcome_state)
     on_epoch_end = None
     if checkpoint is not None:
         def on_epoch_end(loop_state: LoopState, last: bool) -> None:
             if last or loop_state.epoch % checkpoint.every == 0:
                 run = RunState.capture(loop_state, module, optimizer, generator,
-                                       forward.device, split)
+                                       forward.device, split,
+                                       outcome_state=setup.outcome.state_dict())
                 write_checkpoint(checkpoint.path, checkpoint.record, run)
     try:
         with memory_guard("fit", device=forward.device, settings=setup.memory_settings,
@@ -133,7 +135,8 @@ def train(forward, optimizer, loaders, setup: TrainingSetup, *, split,
         raise
     run = None
     if keep_run or state.interrupted:
-        run = RunState.capture(state, module, optimizer, generator, forward.device, split)
+        run = RunState.capture(state, module, optimizer, generator, forward.device, split,
+                               outcome_state=setup.outcome.state_dict())
     if state.interrupted:
         _warn_interrupted(state, best_epoch, setup.max_epochs, checkpoint)
     return TrainingResult(history, best_epoch, state.interrupted, run)

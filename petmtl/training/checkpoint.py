@@ -14,7 +14,8 @@ read with ``torch.load(weights_only=True)``, so loading one never runs code):
     ``best_epoch``, ``best_loss``, ``history`` (JSON); ``last_model`` (the weights of
     the last completed epoch); ``rng``: ``torch`` (global CPU generator), ``generator``
     (shuffling, augmentation) and on CUDA ``cuda``; ``split``: ``train`` and ``valid``
-    sample indices.
+    sample indices; ``outcome``: what the outcome task keeps between batches (the Cox
+    risk-set memory).
 
 Files are replaced atomically, so a crash while writing leaves the previous
 checkpoint intact.
@@ -67,6 +68,8 @@ class RunState:
         Training and validation sample indices.
     last_model, best_model : dict of tensors (best_model None without one)
     optimizer_state : dict
+    outcome_state : dict
+        What the outcome task keeps between batches (e.g. the Cox risk-set memory).
     """
 
     epoch: int
@@ -78,10 +81,11 @@ class RunState:
     last_model: dict
     best_model: dict | None
     optimizer_state: dict
+    outcome_state: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def capture(cls, state: LoopState, module, optimizer, generator, device, split
-                ) -> RunState:
+    def capture(cls, state: LoopState, module, optimizer, generator, device, split, *,
+                outcome_state: dict | None = None) -> RunState:
         """Copy the run's state to the CPU, with the module's current weights as last."""
         rng = {"torch": torch.get_rng_state(), "generator": generator.get_state()}
         if device.type == "cuda":
@@ -90,7 +94,8 @@ class RunState:
                    best_loss=float(state.best_loss), history=list(state.history), rng=rng,
                    split=split, last_model=cpu_copy(module.state_dict()),
                    best_model=None if state.best_state is None else cpu_copy(state.best_state),
-                   optimizer_state=cpu_copy(optimizer.state_dict()))
+                   optimizer_state=cpu_copy(optimizer.state_dict()),
+                   outcome_state=cpu_copy(outcome_state or {}))
 
     def training_state(self) -> dict:
         """The checkpoint's ``training_state`` entry (see the module docstring)."""
@@ -102,7 +107,7 @@ class RunState:
             "split": {"train": torch.as_tensor(np.asarray(train_idx, dtype=np.int64)),
                       "valid": torch.as_tensor(np.asarray(
                           [] if valid_idx is None else valid_idx, dtype=np.int64))},
-            "last_model": self.last_model,
+            "last_model": self.last_model, "outcome": self.outcome_state,
         }
 
     def restore(self, module, optimizer, generator, device, *, learning_rate: float,
@@ -206,7 +211,7 @@ def read_run(path) -> Continuation:
             rng=ts["rng"], split=(ts["split"]["train"].numpy(), valid if len(valid) else None),
             last_model=ts["last_model"],
             best_model=record.state_dict if int(ts["best_epoch"]) > 0 else None,
-            optimizer_state=record.optimizer_state)
+            optimizer_state=record.optimizer_state, outcome_state=ts.get("outcome", {}))
         for key in ("volume_shape_", "intensity_shift_", "intensity_scale_"):
             record.attributes[key]  # noqa: B018 - presence check
     except (KeyError, AttributeError, TypeError, ValueError) as exc:

@@ -1,0 +1,240 @@
+"""Time-to-event outcomes: :class:`MultiTaskPETSurvival`, the W-Net with a survival T4."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+import torch
+
+from . import serialization
+from ._base import MultiTaskPETBase, extend_parameters
+from ._constraints import Interval, Options
+from ._outcomes import CoxOutcome, DiscreteTimeOutcome
+from ._survival_losses import (
+    discretize_times,
+    hazard_to_survival,
+    logistic_hazard_risk,
+    make_time_bins,
+)
+from ._survival_metrics import concordance_index_censored
+from ._survival_y import check_survival_y, make_survival_y
+from .survival import BreslowEstimator, StepFunction
+
+
+@serialization.register_model_class
+class MultiTaskPETSurvival(MultiTaskPETBase):
+    """The multi-task W-Net with a time-to-event outcome (overall or progression-free survival).
+
+    Everything but T4 is the :class:`~petmtl.MultiTaskPETEstimator`'s: the shared
+    encoder, the reconstruction and segmentation decoders, the pathology head, partly
+    annotated cohorts, NIfTI paths, checkpoints, Grad-CAM and the command line, with the
+    same parameters. T4 outputs a log-risk trained with the Cox partial likelihood, or
+    one hazard per time bin (logistic hazard). ``y`` is a structured array with a boolean
+    event field and a float time field, as :func:`petmtl.survival.make_survival_y` and
+    ``sksurv.util.Surv.from_arrays(event, time)`` build it; a NaN time marks a patient
+    whose outcome is unknown (left out of the survival loss, like ``y=-1`` of the binary
+    estimator).
+
+    Parameters
+    ----------
+    lam : float, default=0.3
+        Weight of the survival loss (see :class:`~petmtl.MultiTaskPETEstimator`).
+    loss : {"cox", "logistic_hazard"}, default="cox"
+        ``"cox"``: negative Cox partial log-likelihood of a log-risk, over risk sets
+        enlarged by ``risk_set_memory``. ``"logistic_hazard"``: discrete-time
+        likelihood of ``n_time_bins`` hazards (works at any batch size).
+    ties : {"efron", "breslow"}, default="efron"
+        Cox only: how tied event times enter the partial likelihood.
+    risk_set_memory : int, default=64
+        Cox only: the last ``risk_set_memory`` detached risk scores (with their times and
+        events) join each batch's risk sets. A batch of 4 volumes alone compares each
+        event with at most 3 others (a batch of 1 gives no gradient at all); see the
+        user guide ("Survival outcomes") for the measurements. 0 uses the batch alone.
+    n_time_bins : int, default=10
+        Logistic hazard only: bins at quantiles of the training event times.
+    **shared
+        Every other parameter of :class:`~petmtl.MultiTaskPETEstimator` (``tasks``,
+        ``base_width``, ``max_epochs``, ``early_stopping_score`` with "cindex" in place
+        of "auc", ...), with the same meaning and default.
+
+    Attributes
+    ----------
+    survival_train_ : structured ndarray
+        The labelled training outcomes (for IPCW metrics: Uno's C, time-dependent AUC,
+        Brier score).
+    unique_times_ : ndarray
+        Times at which ``return_array=True`` evaluates the survival functions: the
+        training event times (Cox) or the ends of the time bins (logistic hazard).
+    baseline_cumulative_hazard_ : ndarray or None
+        Cox only: Breslow's baseline cumulative hazard at ``unique_times_``, fitted on
+        the training samples' predicted log-risks
+        (:class:`petmtl.survival.BreslowEstimator`).
+    time_bins_ : ndarray or None
+        Logistic hazard only: the bin edges.
+    module_, history_, best_epoch_, device_, ...
+        As for :class:`~petmtl.MultiTaskPETEstimator`.
+
+    Examples
+    --------
+    >>> from petmtl import MultiTaskPETSurvival
+    >>> from petmtl.datasets import make_pet_cohort
+    >>> cohort = make_pet_cohort(16, shape=(16, 16, 16), spacing=8.0, outcome="survival",
+    ...                          random_state=0)
+    >>> est = MultiTaskPETSurvival(base_width=2, depth=2, max_epochs=1, random_state=0)
+    >>> est.fit(cohort.X, cohort.y, masks=cohort.masks, pathology=cohort.pathology)
+    MultiTaskPETSurvival(base_width=2, depth=2, max_epochs=1, random_state=0)
+    >>> est.predict(cohort.X[:3]).shape
+    (3,)
+    """
+
+    _monitors = {"outcome": ("valid_outcome", 1.0), "loss": ("valid_loss", 1.0),
+                 "cindex": ("valid_cindex", -1.0)}
+    _extra_constraints = {
+        "loss": [Options("cox", "logistic_hazard")],
+        "ties": [Options("efron", "breslow")],
+        "risk_set_memory": [Interval(Integral, 0, None)],
+        "n_time_bins": [Interval(Integral, 2, None)],
+        "early_stopping_score": [Options(*_monitors)],
+    }
+
+    @extend_parameters
+    def __init__(self, lam=0.3, *, loss="cox", ties="efron", risk_set_memory=64,
+                 n_time_bins=10, **shared):
+        super().__init__(lam, **shared)
+        self.loss = loss
+        self.ties = ties
+        self.risk_set_memory = risk_set_memory
+        self.n_time_bins = n_time_bins
+
+    # ------------------------------------------------------------------ fit
+    def _check_outcome(self, y, n_samples: int) -> tuple[dict, dict, dict]:
+        event, time, labelled = check_survival_y(y, n_samples, name="y")
+        attributes = {"survival_train_": make_survival_y(event[labelled], time[labelled]),
+                      "time_bins_": None, "baseline_cumulative_hazard_": None}
+        targets = {"outcome": (np.where(labelled, time, 0.0), labelled),
+                   "event": (event & labelled, labelled)}
+        if self.loss == "logistic_hazard":
+            cuts = make_time_bins(np.where(labelled, time, np.nan), event, self.n_time_bins)
+            bins, binned_event = discretize_times(np.where(labelled, time, np.nan), event, cuts)
+            targets["time_bin"] = (np.maximum(bins, 0), labelled)
+            targets["event"] = (binned_event, labelled)
+            attributes["time_bins_"] = cuts
+        attributes["unique_times_"] = None if self.loss == "cox" else cuts[1:]
+        strata = {"outcome": np.where(labelled, event.astype(np.int64), -1)}
+        return attributes, targets, strata
+
+    def _n_outcome_outputs(self) -> int:
+        if self.loss == "logistic_hazard":
+            return len(self.time_bins_) - 1
+        return 1
+
+    def _outcome_task(self, data, train_idx):
+        if self.loss == "logistic_hazard":
+            return DiscreteTimeOutcome(self._n_outcome_outputs())
+        return CoxOutcome(self.ties, self.risk_set_memory)
+
+    def fit(self, X, y, *, masks=None, pathology=None):
+        """Train on PET volumes, survival outcomes and the auxiliary labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, D, H, W) or sequence of NIfTI paths
+        y : structured ndarray of shape (n,)
+            Event indicator and time fields (:func:`petmtl.survival.make_survival_y`);
+            NaN times for unknown outcomes.
+        masks, pathology
+            As for :meth:`petmtl.MultiTaskPETEstimator.fit`.
+
+        Returns
+        -------
+        self : MultiTaskPETSurvival
+        """
+        super().fit(X, y, masks=masks, pathology=pathology)
+        if self.loss == "cox":
+            event, time, labelled = check_survival_y(y, name="y")
+            baseline = BreslowEstimator().fit(self.predict(X)[labelled], time[labelled],
+                                              event[labelled])
+            self.unique_times_ = baseline.unique_times_
+            self.baseline_cumulative_hazard_ = baseline.cumulative_baseline_hazard_.y
+        return self
+
+    # -------------------------------------------------------------- predict
+    def predict(self, X) -> np.ndarray:
+        """Risk score of each volume: higher means an earlier event.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, D, H, W), or a sequence of NIfTI paths
+
+        Returns
+        -------
+        risk : ndarray of shape (n,)
+            The Cox log-risk, or minus the expected number of time bins survived.
+        """
+        output = self._predict(X, ("outcome",))["outcome"]
+        if self.loss == "logistic_hazard":
+            return logistic_hazard_risk(torch.from_numpy(output)).numpy().astype(np.float64)
+        return output.astype(np.float64)
+
+    def score(self, X, y) -> float:
+        """Harrell's concordance index of :meth:`predict` (scikit-survival's convention).
+
+        Patients with an unknown outcome (NaN time) are left out.
+
+        Returns
+        -------
+        float
+        """
+        event, time, labelled = check_survival_y(y, name="y")
+        return float(concordance_index_censored(event[labelled], time[labelled],
+                                                self.predict(X)[labelled])[0])
+
+    def predict_cumulative_hazard_function(self, X, return_array: bool = False):
+        """Cumulative hazard ``H(t | x)`` of each volume.
+
+        Parameters
+        ----------
+        X : array-like or sequence of NIfTI paths
+        return_array : bool, default=False
+            Values at :attr:`unique_times_` instead of step functions.
+
+        Returns
+        -------
+        ndarray
+            Object array of :class:`~petmtl.survival.StepFunction` (n,), or floats
+            (n, len(unique_times_)).
+        """
+        if self.loss == "cox":
+            hazard = np.outer(np.exp(self.predict(X)), self.baseline_cumulative_hazard_)
+        else:
+            hazard = -np.log(np.clip(self._bin_survival(X), 1e-12, 1.0))
+        return hazard if return_array else _step_functions(self.unique_times_, hazard, 0.0)
+
+    def predict_survival_function(self, X, return_array: bool = False):
+        """Survival ``S(t | x)`` of each volume (forms as the cumulative hazard's).
+
+        Cox: ``exp(-H0(t) exp(risk))`` with Breslow's baseline from the training set;
+        logistic hazard: the product of ``1 - hazard`` over the bins up to ``t``.
+        """
+        if self.loss == "cox":
+            survival = np.exp(-self.predict_cumulative_hazard_function(X, return_array=True))
+        else:
+            survival = self._bin_survival(X)
+        return survival if return_array else _step_functions(self.unique_times_, survival,
+                                                              1.0)
+
+    def _bin_survival(self, X) -> np.ndarray:
+        logits = torch.from_numpy(self._predict(X, ("outcome",))["outcome"])
+        return hazard_to_survival(logits).numpy().astype(np.float64)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+
+def _step_functions(times, values, initial: float) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = [StepFunction(times, row, initial=initial) for row in values]
+    return out
