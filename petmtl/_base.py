@@ -39,10 +39,10 @@ from .exceptions import DeviceOutOfMemoryError, TrainingDivergedError
 from .losses import TASKS, task_weights
 from .network import MultiTaskWNet
 
-FITTED = ("module_", "history_", "best_epoch_", "_warm_start_state")
+FITTED = ("module_", "history_", "best_epoch_", "_warm_start_state", "outcome_refit_")
 # What a model file written before a parameter existed meant by its absence.
 LEGACY_PARAMS = {"outcome_descriptors": False, "pathology_grid": 1, "class_weight": None,
-                 "early_stopping_score": "loss"}
+                 "early_stopping_score": "loss", "refit_outcome": False}
 
 
 def extend_parameters(init):
@@ -71,7 +71,7 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
                  tasks=("reconstruction", "segmentation", "pathology"),
                  outcome_features="both", base_width=16, depth=4, norm="batch", dropout=0.5,
                  segmentation_prior=0.01, outcome_descriptors=True, pathology_grid=2,
-                 learning_rate=1e-3, weight_decay=1e-4, batch_size=4,
+                 refit_outcome=True, learning_rate=1e-3, weight_decay=1e-4, batch_size=4,
                  max_epochs=100, early_stopping=True, early_stopping_score="outcome",
                  validation_fraction=0.2, validation_stratify="outcome", n_iter_no_change=20,
                  augment=True,
@@ -91,6 +91,7 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
         self.segmentation_prior = segmentation_prior
         self.outcome_descriptors = outcome_descriptors
         self.pathology_grid = pathology_grid
+        self.refit_outcome = refit_outcome
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -160,7 +161,32 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
             forward, optimizer, loaders, setup = self._build(data, split, seed)
             result = self._train(forward, optimizer, loaders, setup, split, start)
         self._keep(forward.module, result)
+        if self.refit_outcome:
+            self._refit_outcome(data, seed)
         return self
+
+    def _refit_outcome(self, data: FitData, seed: int) -> None:
+        """Refit T4 as a penalised linear model of the frozen features (the last stage)."""
+        values, labelled = data.targets["outcome"]
+        index = np.flatnonzero(labelled)
+        features = self._forward().predict(data.volumes, ("features",),
+                                           batch_size=2 * self.batch_size)["features"]
+        targets = {name: torch.as_tensor(np.asarray(v)[index])
+                   for name, (v, _) in data.targets.items()}
+        targets["outcome_known"] = torch.ones(len(index), dtype=torch.bool)
+        task = self._outcome_task(data, index)
+        refit = training.refit_linear(
+            features[index], targets, task.whole_set_loss, n_outputs=self._n_outcome_outputs(),
+            strata=data.strata["outcome"][index], random_state=seed % (2**31))
+        self.module_.outcome.set_linear(refit.weight.to(self.device_),
+                                        refit.bias.to(self.device_))
+        self.outcome_refit_ = {"penalty": refit.penalty, "cv_losses": refit.cv_losses,
+                               "n_samples": int(len(index))}
+        if self.checkpoint_path is not None:  # the file holds the final model too
+            record = serialization.read_record(self.checkpoint_path)
+            record.state_dict = training.cpu_copy(self.module_.state_dict())
+            record.attributes.update(outcome_refit_=self.outcome_refit_)
+            serialization.write_record(self.checkpoint_path, record)
 
     def _check_fit_data(self, X, y, masks, pathology) -> FitData:
         volumes = self._as_volumes(X)
@@ -203,6 +229,8 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
             return None
         # the network holds the run's final weights: the best ones when it validated
         weights = training.cpu_copy(self.module_.state_dict())
+        if "outcome.refitted" in weights:  # training continues with T4's dense layers
+            weights["outcome.refitted"].fill_(False)
         run = dataclasses.replace(warm.run, last_model=weights,
                                   best_model=weights if warm.run.best_epoch else None)
         return dataclasses.replace(warm, run=run)
@@ -254,7 +282,8 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
             segmentation_prior=self.segmentation_prior, descriptors=self.outcome_descriptors,
             voxel_size=np.broadcast_to(np.asarray(self.spacing, dtype=float), (3,)),
             input_shift=self.intensity_shift_, input_scale=self.intensity_scale_,
-            pathology_grid=self.pathology_grid, n_outcome_outputs=self._n_outcome_outputs())
+            pathology_grid=self.pathology_grid, n_outcome_outputs=self._n_outcome_outputs(),
+            refit_outcome=self.refit_outcome)
 
     def _memory_settings(self) -> str:
         return (f"batch_size={self.batch_size}, base_width={self.base_width}, "

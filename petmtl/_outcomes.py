@@ -40,6 +40,10 @@ class OutcomeTask:
         """Loss and ranking metrics over a whole validation set (concatenated batches)."""
         raise NotImplementedError
 
+    def whole_set_loss(self, output: torch.Tensor, batch: dict) -> torch.Tensor:
+        """The outcome loss of a whole set at once (no memory of earlier batches)."""
+        return self.loss(output, batch)
+
     def state_dict(self) -> dict:
         """What a checkpoint must keep to resume bit-identically (plain tensors)."""
         return {}
@@ -115,6 +119,9 @@ class CoxOutcome(OutcomeTask):
 
     def loss(self, output, batch) -> torch.Tensor:
         return self._loss(output, batch, self.memory)
+
+    def whole_set_loss(self, output, batch) -> torch.Tensor:
+        return self._loss(output, batch, None)
 
     def after_step(self, output, batch) -> None:
         if self.memory is not None:

@@ -47,6 +47,7 @@ PARAMETER_CONSTRAINTS = {
     "segmentation_prior": [NoneOr(Interval(Real, 0, 1, closed="neither"))],
     "outcome_descriptors": [Boolean()],
     "pathology_grid": [Interval(Integral, 1, None)],
+    "refit_outcome": [Boolean()],
 
     "learning_rate": [_positive(Real)],
     "weight_decay": [Interval(Real, 0, None)],

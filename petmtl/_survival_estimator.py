@@ -172,10 +172,23 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
         risk : ndarray of shape (n,)
             The Cox log-risk, or minus the expected number of time bins survived.
         """
-        output = self._predict(X, ("outcome",))["outcome"]
+        return self._risk(self._predict(X, ("outcome",))["outcome"])
+
+    def _risk(self, output: np.ndarray) -> np.ndarray:
+        """Risk scores from T4's raw output (log-risks, or hazard logits per bin)."""
+        output = np.asarray(output)
         if self.loss == "logistic_hazard":
-            return logistic_hazard_risk(torch.from_numpy(output)).numpy().astype(np.float64)
-        return output.astype(np.float64)
+            logits = torch.from_numpy(np.atleast_2d(output).astype(np.float32))
+            return logistic_hazard_risk(logits).numpy().astype(np.float64)
+        return np.atleast_1d(output).astype(np.float64)
+
+    def _cumulative_hazard(self, output: np.ndarray) -> np.ndarray:
+        """``H(t | x)`` at :attr:`unique_times_` from T4's raw output, shape (n, n_times)."""
+        if self.loss == "cox":
+            return np.outer(np.exp(self._risk(output)), self.baseline_cumulative_hazard_)
+        logits = torch.from_numpy(np.atleast_2d(np.asarray(output)).astype(np.float32))
+        survival = hazard_to_survival(logits).numpy().astype(np.float64)
+        return -np.log(np.clip(survival, 1e-12, 1.0))
 
     def score(self, X, y) -> float:
         """Harrell's concordance index of :meth:`predict` (scikit-survival's convention).
@@ -205,10 +218,7 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
             Object array of :class:`~petmtl.survival.StepFunction` (n,), or floats
             (n, len(unique_times_)).
         """
-        if self.loss == "cox":
-            hazard = np.outer(np.exp(self.predict(X)), self.baseline_cumulative_hazard_)
-        else:
-            hazard = -np.log(np.clip(self._bin_survival(X), 1e-12, 1.0))
+        hazard = self._cumulative_hazard(self._predict(X, ("outcome",))["outcome"])
         return hazard if return_array else _step_functions(self.unique_times_, hazard, 0.0)
 
     def predict_survival_function(self, X, return_array: bool = False):
@@ -217,16 +227,16 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
         Cox: ``exp(-H0(t) exp(risk))`` with Breslow's baseline from the training set;
         logistic hazard: the product of ``1 - hazard`` over the bins up to ``t``.
         """
-        if self.loss == "cox":
-            survival = np.exp(-self.predict_cumulative_hazard_function(X, return_array=True))
-        else:
-            survival = self._bin_survival(X)
+        survival = np.exp(-self.predict_cumulative_hazard_function(X, return_array=True))
         return survival if return_array else _step_functions(self.unique_times_, survival,
                                                               1.0)
 
-    def _bin_survival(self, X) -> np.ndarray:
-        logits = torch.from_numpy(self._predict(X, ("outcome",))["outcome"])
-        return hazard_to_survival(logits).numpy().astype(np.float64)
+    def _survival_at(self, output: np.ndarray, times) -> np.ndarray:
+        """``S(t | x)`` at ``times`` from T4's raw output, shape (n, len(times))."""
+        survival = np.exp(-self._cumulative_hazard(output))
+        columns = np.searchsorted(self.unique_times_, np.asarray(times, float), side="right")
+        padded = np.column_stack([np.ones(len(survival)), survival])
+        return padded[:, columns]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -436,8 +436,9 @@ def write_cohort(cohort: Mapping, folder: str | os.PathLike) -> Path:
     -------
     manifest : pathlib.Path
         Path of ``manifest.csv`` with columns ``patient_id,pet_path,mask_path,pathology,
-        outcome``: paths relative to the manifest's folder, empty cells for a missing
-        mask, pathology or outcome (``y == -1``).
+        outcome`` (``time,event`` in place of ``outcome`` for a survival cohort): paths
+        relative to the manifest's folder, empty cells for a missing mask, pathology or
+        outcome (``y == -1``, or a NaN time).
 
     Raises
     ------
@@ -481,6 +482,12 @@ def write_cohort(cohort: Mapping, folder: str | os.PathLike) -> Path:
         masks.append(write_nifti(np.asarray(cohort["masks"][i], np.uint8), affine,
                                  folder / f"{ids[i]}_mask.nii.gz") if avail[i] else None)
     manifest = folder / "manifest.csv"
+    if y.dtype.names is not None:  # a survival cohort: time and event columns
+        labels = {"time": y["time"].tolist(),
+                  "event": [None if np.isnan(t) else bool(e) for e, t in zip(
+                      y["event"], y["time"], strict=True)]}
+    else:
+        labels = {"outcome": [int(v) for v in y]}
     write_manifest(manifest, [str(i) for i in ids], pets, masks,
-                   [None if p is None else str(p) for p in pathology], [int(v) for v in y])
+                   [None if p is None else str(p) for p in pathology], **labels)
     return manifest

@@ -14,7 +14,8 @@ from ._params import CLASS_WEIGHT
 
 PAPER_PARAMS = {
     "base_width": 64, "depth": 5, "norm": None, "segmentation_prior": None,
-    "outcome_descriptors": False, "class_weight": None, "early_stopping_score": "loss",
+    "outcome_descriptors": False, "refit_outcome": False, "class_weight": None,
+    "early_stopping_score": "loss",
     "learning_rate": 1e-4, "weight_decay": 0.0, "batch_size": 4, "seg_bce_weight": 0.0,
     "augment": False, "intensity_scale": None, "max_epochs": 1500, "n_iter_no_change": 70,
     "dropout": 0.5, "lam": 0.3, "validation_stratify": "pathology", "spacing": 2.0,
@@ -80,6 +81,14 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         features, with a linear path from them to the logit; T3 also gets the tumour's
         location and extent. Beyond the paper; False is the paper's T4.
         See :class:`petmtl.network.descriptors.PETDescriptors`.
+    refit_outcome : bool, default=True
+        After the multi-task training, refit T4 as a linear model of its input features
+        (the deep multi-scale features and the PET descriptors) on the frozen network:
+        the outcome loss over all training samples at once with an L2 penalty chosen by
+        5-fold cross-validation among them (:mod:`petmtl.training.refit`). On small
+        cohorts this is more reliable than the dense layers trained by mini-batches, and
+        it selects the outcome model on the outcome alone. False keeps the trained dense
+        T4 (the paper). The choice is in ``outcome_refit_``.
     pathology_grid : int, default=2
         T3 flattens a ``pathology_grid`` cube of pooled bottleneck features, so it sees
         where the tumour is (the paper flattens the whole map; 1 is global average
@@ -191,6 +200,9 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         Device used for training and prediction.
     intensity_shift_, intensity_scale_ : float
         Input scaling learnt in fit.
+    outcome_refit_ : dict
+        With ``refit_outcome``: the chosen ``penalty``, the cross-validated outcome loss
+        of each candidate (``cv_losses``) and ``n_samples``.
 
     See Also
     --------

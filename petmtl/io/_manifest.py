@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._atomic import atomic_path
-from .._labels import MISSING
+from .._labels import MISSING, is_missing
+from .._survival_y import make_survival_y
 from ._volume import PathLike
 
 
@@ -34,6 +35,10 @@ class Manifest:
         Pathology strings, or None where empty.
     path : str or None
         The CSV file.
+    survival : structured ndarray of shape (n,) or None
+        With ``time`` and ``event`` columns: the time-to-event outcome
+        (:func:`petmtl.survival.make_survival_y`; NaN time where either cell is empty),
+        the ``y`` of :class:`petmtl.MultiTaskPETSurvival`. None without those columns.
     """
 
     ids: np.ndarray
@@ -42,6 +47,7 @@ class Manifest:
     masks: np.ndarray
     pathology: np.ndarray
     path: str | None = None
+    survival: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -75,13 +81,18 @@ def read_manifest(
     mask_column: str | None = "mask_path",
     pathology_column: str | None = "pathology",
     outcome_column: str | None = "outcome",
+    time_column: str | None = "time",
+    event_column: str | None = "event",
     check_files: bool = True,
 ) -> Manifest:
     """Read a cohort manifest CSV.
 
-    Required columns are ``id_column`` and ``pet_column``; the mask, pathology and outcome
-    columns are optional (absent column = all missing). Relative paths are resolved against
-    the CSV's folder. Empty outcome cells (or ``-1``) mean "no label" and become ``-1``.
+    Required columns are ``id_column`` and ``pet_column``; the mask, pathology, outcome,
+    time and event columns are optional (absent column = all missing). Relative paths
+    are resolved against the CSV's folder. Empty outcome cells (or ``-1``) mean "no
+    label" and become ``-1``. ``time`` (e.g. months) and ``event`` (1/0, true/false,
+    yes/no) give a time-to-event outcome in :attr:`Manifest.survival`; an empty cell in
+    either marks that patient's outcome as unknown.
 
     Parameters
     ----------
@@ -89,6 +100,8 @@ def read_manifest(
         The CSV file (UTF-8, optional BOM, comma-separated, with a header row).
     id_column, pet_column, mask_column, pathology_column, outcome_column : str
         Column names; ``None`` for an optional column ignores it.
+    time_column, event_column : str or None
+        Columns of the time-to-event outcome (both must be present to read it).
     check_files : bool, default=True
         Check that every PET and mask file exists.
 
@@ -101,13 +114,55 @@ def read_manifest(
     FileNotFoundError
         If the CSV, or (with ``check_files``) a listed file, does not exist.
     ValueError
-        On missing required columns, empty ids or PET paths, duplicate ids, or more than two
-        distinct outcome labels. Messages name the CSV line (1-based) and patient id.
+        On missing required columns, empty ids or PET paths, duplicate ids, more than two
+        distinct outcome labels, or a time or event cell that is not one. Messages name
+        the CSV line (1-based) and patient id.
     """
     csv_path = os.fspath(csv_path)
+    header, rows = _read_rows(csv_path, [id_column, pet_column])
+    base = os.path.dirname(os.path.abspath(csv_path))
+    ids, pets, masks, pathologies, seen = [], [], [], [], {}
+    for line, row in rows:
+        pid = row.get(id_column, "")
+        if not pid:
+            raise ValueError(f"{csv_path}, line {line}: empty {id_column!r}")
+        where = _where(csv_path, line, pid)
+        if pid in seen:
+            raise ValueError(f"{where}: duplicate id (first on line {seen[pid]})")
+        seen[pid] = line
+        pet = row.get(pet_column, "")
+        if not pet:
+            raise ValueError(f"{where}: missing PET path in column {pet_column!r}")
+        pet = _resolve(pet, base)
+        mask = row.get(mask_column, "") if mask_column else ""
+        mask = _resolve(mask, base) if mask else None
+        if check_files:
+            for kind, p in (("PET", pet), ("mask", mask)):
+                if p is not None and not os.path.isfile(p):
+                    raise FileNotFoundError(f"{where}: {kind} file not found: {p}")
+        ids.append(pid)
+        pets.append(pet)
+        masks.append(mask)
+        pathologies.append((row.get(pathology_column, "") or None) if pathology_column else None)
+    survival = None
+    if time_column in header and event_column in header:
+        survival = _survival_column(csv_path, rows, ids, time_column, event_column)
+    return Manifest(
+        ids=_object_array(ids), X=_object_array(pets),
+        y=_outcome_column(csv_path, rows, ids, outcome_column), masks=_object_array(masks),
+        pathology=_object_array(pathologies), path=os.path.abspath(csv_path),
+        survival=survival,
+    )
+
+
+def _where(csv_path: str, line: int, pid: str) -> str:
+    return f"{csv_path}, line {line} (patient_id {pid!r})"
+
+
+def _read_rows(csv_path: str, required: list[str]) -> tuple[list[str], list]:
+    """Header and ``(line number, {column: stripped cell})`` rows of a manifest."""
     if not os.path.isfile(csv_path):
         raise FileNotFoundError(f"Manifest CSV not found: {csv_path}")
-    base = os.path.dirname(os.path.abspath(csv_path))
     try:
         with open(csv_path, encoding="utf-8-sig") as f:
             f.read()
@@ -117,69 +172,65 @@ def read_manifest(
     with open(csv_path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         header = [h.strip() for h in (reader.fieldnames or [])]
-        required = [id_column, pet_column]
         missing = [c for c in required if c not in header]
         if missing:
             raise ValueError(
                 f"Manifest {csv_path} lacks required column(s) {missing}; columns found: {header}"
             )
         reader.fieldnames = header
-        rows = []
-        for row in reader:
-            rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}))
+        rows = [(reader.line_num, {k: (v or "").strip() for k, v in row.items() if k})
+                for row in reader]
+    return header, rows
 
-    def where(line: int, pid: str) -> str:
-        return f"{csv_path}, line {line} (patient_id {pid!r})"
 
-    ids, pets, masks, pathologies, raw_y, lines = [], [], [], [], [], []
-    seen: dict[str, int] = {}
-    for line, row in rows:
-        pid = row.get(id_column, "")
-        if not pid:
-            raise ValueError(f"{csv_path}, line {line}: empty {id_column!r}")
-        if pid in seen:
-            raise ValueError(f"{where(line, pid)}: duplicate id (first on line {seen[pid]})")
-        seen[pid] = line
-        pet = row.get(pet_column, "")
-        if not pet:
-            raise ValueError(f"{where(line, pid)}: missing PET path in column {pet_column!r}")
-        pet = _resolve(pet, base)
-        mask = row.get(mask_column, "") if mask_column else ""
-        mask = _resolve(mask, base) if mask else None
-        if check_files:
-            for kind, p in (("PET", pet), ("mask", mask)):
-                if p is not None and not os.path.isfile(p):
-                    raise FileNotFoundError(f"{where(line, pid)}: {kind} file not found: {p}")
-        ids.append(pid)
-        pets.append(pet)
-        masks.append(mask)
-        pathologies.append((row.get(pathology_column, "") or None) if pathology_column else None)
-        raw_y.append(row.get(outcome_column, "") if outcome_column else "")
-        lines.append(line)
-
-    given = [
-        (v, ln, pid) for v, ln, pid in zip(raw_y, lines, ids, strict=True) if v not in ("", "-1")
-    ]
+def _outcome_column(csv_path: str, rows, ids, column: str | None) -> np.ndarray:
+    """Binary labels: int64 when every given label is an integer, else the strings."""
+    raw = [row.get(column, "") if column else "" for _, row in rows]
+    given = [(v, line, pid) for v, (line, _), pid in zip(raw, rows, ids, strict=True)
+             if v not in ("", "-1")]
     all_int = all(_parse_int(v) is not None for v, _, _ in given)
     labels: list = []
-    for v, ln, pid in given:
+    for v, line, pid in given:
         value = _parse_int(v) if all_int else v
         if value not in labels:
             labels.append(value)
             if len(labels) > 2:
                 raise ValueError(
-                    f"{where(ln, pid)}: unknown labels: outcome {v!r} is a third distinct label "
-                    f"(labels so far {labels[:2]}); outcomes must be binary"
+                    f"{_where(csv_path, line, pid)}: unknown labels: outcome {v!r} is a third "
+                    f"distinct label (labels so far {labels[:2]}); outcomes must be binary"
                 )
     if all_int:
-        y = np.array([MISSING if v in ("", "-1") else int(v) for v in raw_y],
-                     dtype=np.int64)
-    else:
-        y = _object_array([MISSING if v in ("", "-1") else v for v in raw_y])
-    return Manifest(
-        ids=_object_array(ids), X=_object_array(pets), y=y, masks=_object_array(masks),
-        pathology=_object_array(pathologies), path=os.path.abspath(csv_path),
-    )
+        return np.array([MISSING if v in ("", "-1") else int(v) for v in raw], dtype=np.int64)
+    return _object_array([MISSING if v in ("", "-1") else v for v in raw])
+
+
+_EVENTS = {"1": True, "0": False, "true": True, "false": False, "yes": True, "no": False}
+
+
+def _survival_column(csv_path: str, rows, ids, time_column: str,
+                     event_column: str) -> np.ndarray:
+    """The time-to-event outcome; an empty time or event cell is an unknown outcome."""
+    events, times = [], []
+    for (line, row), pid in zip(rows, ids, strict=True):
+        time, event = row.get(time_column, ""), row.get(event_column, "").lower()
+        if time == "" or event == "":
+            events.append(None)
+            times.append(np.nan)
+            continue
+        if event not in _EVENTS:
+            raise ValueError(f"{_where(csv_path, line, pid)}: event {event!r} is not 1/0, "
+                             "true/false or yes/no")
+        try:
+            value = float(time)
+        except ValueError:
+            raise ValueError(f"{_where(csv_path, line, pid)}: time {time!r} is not a "
+                             "number") from None
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"{_where(csv_path, line, pid)}: time must be a finite "
+                             f"number >= 0, got {time!r}")
+        events.append(_EVENTS[event])
+        times.append(value)
+    return make_survival_y(events, times)
 
 
 def _relative(p: str | None, base: str) -> str:
@@ -199,6 +250,8 @@ def write_manifest(
     mask_paths: Sequence[PathLike | None] | None = None,
     pathology: Sequence[str | None] | None = None,
     outcome: Sequence | None = None,
+    time: Sequence | None = None,
+    event: Sequence | None = None,
 ) -> str:
     """Write a manifest CSV readable by :func:`read_manifest` (atomically).
 
@@ -216,6 +269,8 @@ def write_manifest(
     pathology : sequence of str or None, optional
     outcome : sequence, optional
         Binary outcome labels; ``None``/``-1`` for unlabelled.
+    time, event : sequence, optional
+        A time-to-event outcome (events written 1/0; NaN/None for unknown).
 
     Returns
     -------
@@ -226,7 +281,7 @@ def write_manifest(
     n = len(ids)
     columns = {"patient_id": list(ids), "pet_path": list(pet_paths)}
     for name, values in (("mask_path", mask_paths), ("pathology", pathology),
-                         ("outcome", outcome)):
+                         ("outcome", outcome), ("time", time), ("event", event)):
         if values is not None:
             columns[name] = list(values)
     bad = {k: len(v) for k, v in columns.items() if len(v) != n}
@@ -242,6 +297,13 @@ def write_manifest(
         if name in columns:
             columns[name] = ["" if v is None or (not isinstance(v, str) and v == -1) else str(v)
                              for v in columns[name]]
+    if "time" in columns and "event" in columns:
+        unknown = [is_missing(t) or is_missing(e)
+                   for t, e in zip(columns["time"], columns["event"], strict=True)]
+        columns["time"] = ["" if u else repr(float(t))
+                           for u, t in zip(unknown, columns["time"], strict=True)]
+        columns["event"] = ["" if u else str(int(bool(e)))
+                            for u, e in zip(unknown, columns["event"], strict=True)]
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(list(columns))

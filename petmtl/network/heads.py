@@ -105,11 +105,14 @@ class OutcomeHead(nn.Module):
         Length of the descriptor vector.
     n_outputs : int, default=1
         Outputs: 1 (a binary logit or a Cox log-risk) or one hazard logit per time bin.
+    refittable : bool, default=False
+        Also hold a linear map of the features that replaces the dense layers once
+        :meth:`set_linear` gives it its weights (see :mod:`petmtl.training.refit`).
     """
 
     def __init__(self, tumor_channels: int, global_features: int, width: int,
                  norm: str | None = None, dropout: float = 0.5, *, n_descriptors: int = 0,
-                 n_outputs: int = 1):
+                 n_outputs: int = 1, refittable: bool = False):
         super().__init__()
         if tumor_channels == 0 and global_features == 0:
             raise ValueError("OutcomeHead needs tumour features, global features or both")
@@ -126,6 +129,10 @@ class OutcomeHead(nn.Module):
             n_features += 2 * width
         n_features += n_descriptors
         self.n_features = n_features
+        self.linear = None
+        if refittable:
+            self.linear = nn.Linear(n_features, n_outputs)
+            self.register_buffer("refitted", torch.tensor(False))
         self.wide = None
         if n_descriptors:  # starts at zero: the descriptors earn their weight in training
             self.wide = nn.Linear(n_descriptors, n_outputs, bias=False)
@@ -154,7 +161,17 @@ class OutcomeHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Outcome logits from :meth:`features`' output: (n,), or (n, n_outputs) when > 1."""
-        logit = self.predictor(features)
-        if self.wide is not None:
-            logit = logit + self.wide(features[:, -self.n_descriptors:])
+        if self.linear is not None and bool(self.refitted):
+            logit = self.linear(features)
+        else:
+            logit = self.predictor(features)
+            if self.wide is not None:
+                logit = logit + self.wide(features[:, -self.n_descriptors:])
         return logit.squeeze(1) if logit.shape[1] == 1 else logit
+
+    def set_linear(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """Replace the dense layers by the linear map ``features @ weight.T + bias``."""
+        with torch.no_grad():
+            self.linear.weight.copy_(weight)
+            self.linear.bias.copy_(bias)
+            self.refitted.fill_(True)

@@ -72,6 +72,9 @@ class MultiTaskWNet(nn.Module):
         global average pooling, which loses position).
     n_outcome_outputs : int, default=1
         T4's outputs: 1 (binary logit or Cox log-risk) or one hazard logit per time bin.
+    refit_outcome : bool, default=False
+        T4 holds a linear head that :mod:`petmtl.training.refit` can fit after training
+        (:meth:`~petmtl.network.OutcomeHead.set_linear`).
 
     Notes
     -----
@@ -88,7 +91,7 @@ class MultiTaskWNet(nn.Module):
                  segmentation_prior: float | None = DEFAULT_SEGMENTATION_PRIOR,
                  descriptors: bool = False, voxel_size=(2.0, 2.0, 2.0),
                  input_shift: float = 0.0, input_scale: float = 1.0, pathology_grid: int = 2,
-                 n_outcome_outputs: int = 1):
+                 n_outcome_outputs: int = 1, refit_outcome: bool = False):
         super().__init__()
         if depth < 2:
             raise ValueError(f"depth must be >= 2, got {depth}")
@@ -132,7 +135,7 @@ class MultiTaskWNet(nn.Module):
         self.outcome = OutcomeHead(
             tumor_channels, n_global, base_width, norm, dropout,
             n_descriptors=0 if self.descriptors is None else self.descriptors.n_features,
-            n_outputs=n_outcome_outputs)
+            n_outputs=n_outcome_outputs, refittable=refit_outcome)
 
     @property
     def divisor(self) -> int:

@@ -18,12 +18,13 @@ from ..exceptions import DeviceOutOfMemoryError, TrainingDivergedError, Training
 from ..serialization import ModelRecord
 from .checkpoint import Continuation, RunState, cpu_copy, read_run, write_checkpoint
 from .loop import LoopState, TrainingSetup, evaluate, fit_loop, train_epoch
+from .refit import LinearRefit, refit_linear
 from .split import validation_split
 
 __all__ = [
-    "CheckpointPlan", "Continuation", "LoopState", "RunState", "TrainingResult",
-    "TrainingSetup", "cpu_copy", "evaluate", "fit_loop", "read_run", "train", "train_epoch",
-    "validation_split",
+    "CheckpointPlan", "Continuation", "LinearRefit", "LoopState", "RunState", "TrainingResult",
+    "TrainingSetup", "cpu_copy", "evaluate", "fit_loop", "read_run", "refit_linear", "train",
+    "train_epoch", "validation_split",
 ]
 
 

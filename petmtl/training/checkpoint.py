@@ -38,7 +38,8 @@ from .loop import LoopState
 
 RUN_KIND = "petmtl-run"
 RUN_VERSION = 1
-ARCHITECTURE = ("base_width", "depth", "tasks", "norm", "outcome_features")
+ARCHITECTURE = ("base_width", "depth", "tasks", "norm", "outcome_features",
+                "outcome_descriptors", "pathology_grid", "refit_outcome")
 
 
 def cpu_copy(tree):
@@ -147,8 +148,9 @@ class Continuation:
         samples must be those of the saved run.
         """
         saved = self.record
-        problems = [f"{key}={saved.params[key]!r} (now {params[key]!r})"
-                    for key in ARCHITECTURE if _normal(saved.params[key]) != _normal(params[key])]
+        problems = [f"{key}={saved.params.get(key)!r} (now {params[key]!r})"
+                    for key in ARCHITECTURE
+                    if key in params and _normal(saved.params.get(key)) != _normal(params[key])]
         for attr in ("classes_", "pathology_classes_"):
             before, now = saved.attributes.get(attr), attributes.get(attr)
             before = None if before is None else np.asarray(before).tolist()

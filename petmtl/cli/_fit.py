@@ -1,0 +1,49 @@
+"""``petmtl fit``: the estimator and tasks that the manifest's columns call for."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ._common import UserError, is_survival, parse_settings, read_manifest
+
+
+def _default_tasks(manifest, settings: dict, quiet: bool) -> None:
+    has_masks = any(m is not None for m in manifest.masks)
+    has_pathology = any(p is not None for p in manifest.pathology)
+    tasks = ["reconstruction"]
+    if has_masks:
+        tasks.append("segmentation")
+    if has_pathology:
+        tasks.append("pathology")
+    settings["tasks"] = tuple(tasks)
+    if not has_masks and "outcome_features" not in settings:
+        settings["outcome_features"] = "global"
+    if not quiet:
+        print(f"petmtl fit: tasks {settings['tasks']} (from the manifest's columns) "
+              "plus the outcome", file=sys.stderr)
+
+
+def cmd_fit(args) -> int:
+    """Run ``petmtl fit``: a survival model when the manifest has time and event columns."""
+    from .. import MultiTaskPETEstimator, MultiTaskPETSurvival
+
+    manifest = read_manifest(args)
+    survival = is_survival(manifest)
+    estimator_class = MultiTaskPETSurvival if survival else MultiTaskPETEstimator
+    settings = parse_settings(args.set, estimator_class)
+    if not os.path.isdir(os.path.dirname(os.path.abspath(args.model))):
+        raise UserError(f"--model: folder does not exist for {args.model}")
+    if "tasks" not in settings:
+        _default_tasks(manifest, settings, args.quiet)
+    settings.setdefault("verbose", 0 if args.quiet else 1)
+    est = estimator_class(**settings)
+    tasks = tuple(est.tasks)
+    est.fit(manifest.X, manifest.survival if survival else manifest.y,
+            masks=manifest.masks if "segmentation" in tasks else None,
+            pathology=manifest.pathology if "pathology" in tasks else None)
+    est.save(args.model)
+    kind = "survival model" if survival else "model"
+    print(f"petmtl fit: {kind} written to {args.model} ({len(manifest)} patients, "
+          f"best epoch {est.best_epoch_} of {len(est.history_)})")
+    return 0
