@@ -109,7 +109,13 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
 
     # ------------------------------------------------------------------ fit
     def _check_outcome(self, y, n_samples: int) -> tuple[dict, dict, dict]:
+        if y is None:
+            raise ValueError("y is None; MultiTaskPETSurvival requires y to be passed, but "
+                             "the target y is None")
         event, time, labelled = check_survival_y(y, n_samples, name="y")
+        if labelled.sum() < 2:
+            raise ValueError(f"y has {int(labelled.sum())} sample(s) with a known outcome "
+                             f"(n_samples={n_samples}); a survival model needs at least 2")
         attributes = {"survival_train_": make_survival_y(event[labelled], time[labelled]),
                       "time_bins_": None, "baseline_cumulative_hazard_": None}
         targets = {"outcome": (np.where(labelled, time, 0.0), labelled),

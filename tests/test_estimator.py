@@ -277,7 +277,8 @@ def test_paper_params_describe_the_papers_network():
     est.intensity_shift_, est.intensity_scale_ = 0.0, 1.0
     with torch.device("meta"):
         network = est._build_module()
-    assert sum(p.numel() for p in network.parameters()) == 128_819_012  # encoder 56.5 M; T3 flattens a 2^3 grid
+    # encoder 56.5 M; T3 flattens a 2^3 grid
+    assert sum(p.numel() for p in network.parameters()) == 128_819_012
     assert network.encoder.widths == [64, 128, 256, 512, 1024]
 
 
