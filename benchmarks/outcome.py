@@ -18,7 +18,7 @@ Protocol
   - ``single_task``: the same with the outcome task alone, a plain 3-D CNN (``tasks=()``,
     ``outcome_features="global"``, ``outcome_descriptors=False``);
   - ``radiomics``: SUVmax, SUVmean, MTV (ml) and TLG of the reference mask
-    (``petmtl.pet.suv_stats``) -> log1p -> StandardScaler -> LogisticRegression (a median
+    (``petmtl.baselines``) -> log1p -> StandardScaler -> LogisticRegression (a median
     imputer fills patients without a mask).
 
   A ``MultiTaskPETEstimator`` gets the volumes (plus ``masks=``/``pathology=`` when its
@@ -76,23 +76,18 @@ import numpy as np
 import sklearn
 import torch
 from outcome_stats import comparisons, markdown, mean_over_seeds, pool, seed_summary
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 import petmtl
 from petmtl import MultiTaskPETEstimator
 from petmtl._params import validate_params
+from petmtl.baselines import RADIOMIC_FEATURES, radiomic_features, radiomics_classifier
 from petmtl.datasets import make_pet_cohort
 from petmtl.io import load_mask, prepare_volume, read_manifest
 from petmtl.metrics import dice_score
-from petmtl.pet import suv_stats
 
 BUDGET = {"base_width": 8, "depth": 4, "max_epochs": 30}
 QUICK_BUDGET = {"base_width": 2, "depth": 2, "max_epochs": 2}
-RADIOMICS = ("SUVmax", "SUVmean", "MTV_ml", "TLG")
 
 
 def default_network(seed: int) -> MultiTaskPETEstimator:
@@ -108,8 +103,7 @@ def single_task_network(seed: int) -> MultiTaskPETEstimator:
 
 def radiomics_model(seed: int):
     """Hand-crafted SUV features -> log1p -> StandardScaler -> LogisticRegression."""
-    return make_pipeline(SimpleImputer(strategy="median"), FunctionTransformer(np.log1p),
-                         StandardScaler(), LogisticRegression(random_state=seed))
+    return radiomics_classifier(random_state=seed)
 
 
 MODELS = {"default": default_network, "single_task": single_task_network,
@@ -132,11 +126,6 @@ class Cohort:
     @property
     def paths(self) -> bool:
         return self.X.dtype == object
-
-
-def _radiomics(volume, mask, spacing) -> list[float]:
-    stats = suv_stats(volume, mask, spacing) if mask is not None and mask.any() else {}
-    return [stats.get(k, np.nan) for k in RADIOMICS]
 
 
 def other_outcome(features: np.ndarray, names, weights: dict, seed: int) -> np.ndarray:
@@ -165,7 +154,7 @@ def synthetic_cohort(n: int, shape: int, spacing: float, seed: int,
     """
     c = make_pet_cohort(n, shape=(shape,) * 3, spacing=spacing, random_state=seed,
                         return_features=bool(outcome_weights))
-    features = np.array([_radiomics(x, m, spacing) for x, m in zip(c.X, c.masks, strict=True)])
+    features = radiomic_features(c.X, c.masks, spacing)
     desc = f"synthetic cohort: {n} patients, {shape}^3 at {spacing:g} mm, cohort seed {seed}"
     y = c.y
     if outcome_weights:
@@ -182,17 +171,19 @@ def manifest_cohort(path: str, shape: int, spacing: float, crop: str, quick: boo
     keep = np.flatnonzero(np.array([v != -1 for v in m.y.tolist()]))
     if quick:  # 12 patients of each class, for a smoke run
         keep = np.sort(np.concatenate([keep[m.y[keep] == c][:12] for c in np.unique(m.y[keep])]))
-    features = []
+    pets, masks = [], []
     for i in keep:
         pet, mask, _ = prepare_volume(m.X[i], m.masks[i], spacing=spacing, shape=(shape,) * 3,
                                       center=crop)
-        features.append(_radiomics(pet, None if mask is None else mask > 0, spacing))
+        pets.append(pet)
+        masks.append(mask)
+    features = radiomic_features(pets, masks, spacing)
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     desc = (f"manifest {path}: {len(keep)} of {len(m)} patients (labelled"
             f"{', quick subset' if quick else ''}), window {shape}^3 at {spacing:g} mm")
     y = np.array(m.y[keep].tolist())
     return Cohort(list(m.ids[keep]), m.X[keep], y, m.masks[keep], m.pathology[keep],
-                  np.array(features, dtype=np.float64), desc,
+                  features, desc,
                   {"manifest": os.path.abspath(path), "sha256": digest, "rows": keep.tolist(),
                    "shape": shape, "spacing": spacing, "crop_center": crop})
 
@@ -349,7 +340,7 @@ def report(cohort: Cohort, results: dict, args, code: str) -> dict:
                         "date": time.strftime("%Y-%m-%d %H:%M:%S")},
         "cohort": {"description": cohort.description, "ids": cohort.ids,
                    "y": cohort.y.tolist(), "positive_label": positive.item(),
-                   "pathology": cohort.pathology.tolist(), "radiomics_names": RADIOMICS,
+                   "pathology": cohort.pathology.tolist(), "radiomics_names": RADIOMIC_FEATURES,
                    "radiomics": cohort.features.tolist()},
         "models": models,
         "comparisons": comparisons(cohort.y, positive, results, args.seeds, args.n_resamples),

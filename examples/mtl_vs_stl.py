@@ -11,9 +11,9 @@ On the same cross-validation folds of one synthetic cohort this example compares
 * **STL U-Net**: segmentation alone (``tasks=("segmentation",)`` with loss weights
   ``{"segmentation": 1, "outcome": 0}``: the outcome head is built but never trained, so its
   AUC is meaningless and not reported), for the Dice comparison of the paper's Table 2;
-* **Radiomics**: SUVmax, SUVmean, MTV and TLG of the reference (40 %-SUVmax) masks, computed
-  with :func:`petmtl.pet.suv_stats`, in a ``Pipeline`` of a log transform, a
-  ``StandardScaler`` and a ``LogisticRegression``.
+* **Radiomics**: SUVmax, SUVmean, MTV and TLG of the reference (40 %-SUVmax) masks
+  (:func:`petmtl.baselines.radiomic_features`) in a ``Pipeline`` of a log transform, a
+  ``StandardScaler`` and a ``LogisticRegression`` (:func:`petmtl.baselines.radiomics_classifier`).
 
 Run ``python examples/mtl_vs_stl.py --out results``: 72 patients of 24^3 voxels (4 mm), 3
 folds, up to 12 epochs per network fit, about 10-20 minutes on two busy CPU cores.
@@ -27,11 +27,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent)) if "__file__" in globals() else None
 from _common import (  # noqa: E402
@@ -46,24 +43,8 @@ from _common import (  # noqa: E402
 )
 
 from petmtl import MultiTaskPETEstimator  # noqa: E402
+from petmtl.baselines import radiomic_features, radiomics_classifier  # noqa: E402
 from petmtl.datasets import make_pet_cohort  # noqa: E402
-from petmtl.pet import suv_stats  # noqa: E402
-
-RADIOMIC_FEATURES = ("SUVmax", "SUVmean", "MTV_ml", "TLG")
-
-
-def radiomic_features(X, masks, spacing) -> np.ndarray:
-    """SUVmax, SUVmean, MTV (ml) and TLG (g) of each volume inside its mask."""
-    rows = []
-    for volume, mask in zip(X, masks, strict=True):
-        stats = suv_stats(volume, mask, spacing)
-        rows.append([stats[k] for k in RADIOMIC_FEATURES])
-    return np.nan_to_num(np.array(rows, float))
-
-
-def radiomics_model():
-    """log1p -> StandardScaler -> LogisticRegression."""
-    return make_pipeline(FunctionTransformer(np.log1p), StandardScaler(), LogisticRegression())
 
 
 def main(argv=None) -> list[dict]:
@@ -108,7 +89,7 @@ def main(argv=None) -> list[dict]:
     features = radiomic_features(cohort.X, cohort.masks, cohort.spacing)
     per_fold = []
     for train, test in splits:
-        model = radiomics_model().fit(features[train], cohort.y[train])
+        model = radiomics_classifier().fit(features[train], cohort.y[train])
         per_fold.append({
             "auc": float(roc_auc_score(cohort.y[test],
                                        model.decision_function(features[test]))),

@@ -39,6 +39,7 @@ CASES = [
     ("task_ablation", [], "task_ablation.json", ["auc", "accuracy"]),
     ("mtl_vs_stl", [], "mtl_vs_stl.json", ["auc"]),
     ("gradcam", [], "gradcam.json", ["tumour", "elsewhere"]),
+    ("survival", [], "survival.json", ["cindex", "ci_low", "ci_high"]),
     ("real_data_sts", [str(STS)], "real_data_sts.json", ["dice_mean"]),
 ]
 
