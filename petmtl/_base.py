@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from . import serialization, training
 from ._input import (
@@ -25,6 +27,7 @@ from ._input import (
     TaskDataset,
     check_fit_data,
     intensity_scaling,
+    take,
     training_loaders,
 )
 from ._params import validate_params
@@ -79,7 +82,8 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
                  volume_shape=None, device="auto", amp="auto", verbose=0, random_state=None,
                  checkpoint_path=None, checkpoint_every=1, warm_start=False, resume=None,
                  spacing=2.0, input_shape=(64, 64, 64), crop_center="body",
-                 interpolation="linear", num_workers=0, memory_format="auto"):
+                 interpolation="linear", num_workers=0, memory_format="auto",
+                 distributed="auto"):
         self.lam = lam
         self.task_weights = task_weights
         self.tasks = tasks
@@ -120,6 +124,7 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
         self.interpolation = interpolation
         self.num_workers = num_workers
         self.memory_format = memory_format
+        self.distributed = distributed
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, *, masks=None, pathology=None):
@@ -150,6 +155,7 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
         data = self._check_fit_data(X, y, masks, pathology)
         start = self._continuation()
         self._set_data_attributes(data, start)
+        group = self._join_processes()
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         split = start.run.split if start is not None else training.validation_split(
@@ -158,19 +164,33 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
         devices = [self.device_] if self.device_.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), limited_threads():
             torch.manual_seed(seed)
-            forward, optimizer, loaders, setup = self._build(data, split, seed)
+            forward, optimizer, loaders, setup = self._build(data, split, seed, group)
             result = self._train(forward, optimizer, loaders, setup, split, start)
         self._keep(forward.module, result)
         if self.refit_outcome:
-            self._refit_outcome(data, seed)
+            self._refit_outcome(data, seed, group)
         return self
 
-    def _refit_outcome(self, data: FitData, seed: int) -> None:
-        """Refit T4 as a penalised linear model of the frozen features (the last stage)."""
+    def _join_processes(self) -> training.ProcessGroup:
+        """The processes of a data-parallel fit; each uses the GPU of its local rank."""
+        group = training.process_group(self.distributed, self.device_)
+        if group.world_size > 1 and self.device_.type == "cuda":
+            self.device_ = torch.device("cuda", group.local_rank)
+            torch.cuda.set_device(self.device_)
+        return group
+
+    def _refit_outcome(self, data: FitData, seed: int, group: training.ProcessGroup) -> None:
+        """Refit T4 as a penalised linear model of the frozen features (the last stage).
+
+        Each process computes the features of its share of the samples; the refit, on all
+        of them, is the same in every process.
+        """
         values, labelled = data.targets["outcome"]
         index = np.flatnonzero(labelled)
-        features = self._forward().predict(data.volumes, ("features",),
+        shard = group.shard(np.arange(len(data.volumes)))
+        features = self._forward().predict(take(data.volumes, shard), ("features",),
                                            batch_size=2 * self.batch_size)["features"]
+        features = group.gather(torch.from_numpy(features).to(self.device_)).cpu().numpy()
         targets = {name: torch.as_tensor(np.asarray(v)[index])
                    for name, (v, _) in data.targets.items()}
         targets["outcome_known"] = torch.ones(len(index), dtype=torch.bool)
@@ -182,7 +202,7 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
                                         refit.bias.to(self.device_))
         self.outcome_refit_ = {"penalty": refit.penalty, "cv_losses": refit.cv_losses,
                                "n_samples": int(len(index))}
-        if self.checkpoint_path is not None:  # the file holds the final model too
+        if self.checkpoint_path is not None and group.is_main:  # the file holds it too
             record = serialization.read_record(self.checkpoint_path)
             record.state_dict = training.cpu_copy(self.module_.state_dict())
             record.attributes.update(outcome_refit_=self.outcome_refit_)
@@ -235,11 +255,22 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
                                   best_model=weights if warm.run.best_epoch else None)
         return dataclasses.replace(warm, run=run)
 
-    def _build(self, data: FitData, split, seed: int):
-        """The network (as a :class:`Forward`), optimizer, loaders and loop settings."""
+    def _build(self, data: FitData, split, seed: int, group: training.ProcessGroup):
+        """The network (as a :class:`Forward`), optimizer, loaders and loop settings.
+
+        In a data-parallel fit the network is wrapped in ``DistributedDataParallel``
+        (after converting batch norm to ``SyncBatchNorm`` on GPUs; PyTorch synchronises
+        batch statistics on GPUs only, so on CPUs each process normalises its own share).
+        """
         configure_device(self.device_)
         memory_format = resolve_memory_format(self.memory_format, self.device_)
-        module = self._build_module().to(self.device_, memory_format=memory_format)
+        module = self._build_module()
+        if group.world_size > 1 and self.device_.type == "cuda":
+            module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        module = module.to(self.device_, memory_format=memory_format)
+        if group.world_size > 1:
+            module = DistributedDataParallel(
+                module, device_ids=[self.device_.index] if self.device_.type == "cuda" else None)
         forward = self._forward(module)
         generator = torch.Generator().manual_seed(seed)
         train_set, valid_set = [
@@ -247,8 +278,8 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
                                                  mask_known=data.mask_known,
                                                  targets=data.targets)
             for idx in split]
-        loaders = training_loaders(train_set, valid_set, batch_size=self.batch_size,
-                                   generator=generator,
+        loaders = training_loaders(train_set, valid_set, batch_size=self.batch_size, seed=seed,
+                                   rank=group.rank, world_size=group.world_size,
                                    pin_memory=self.device_.type == "cuda")
         optimizer = torch.optim.AdamW(module.parameters(), lr=self.learning_rate,
                                       weight_decay=self.weight_decay)
@@ -259,7 +290,7 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
             dice_smooth=self.dice_smooth, seg_bce_weight=self.seg_bce_weight,
             verbose=self.verbose, generator=generator, volume_shape=self.volume_shape_,
             memory_settings=self._memory_settings(), monitor=monitor, monitor_sign=sign,
-            outcome=self._outcome_task(data, split[0]))
+            outcome=self._outcome_task(data, split[0]), group=group)
         return forward, optimizer, loaders, setup
 
     def _outcome_task(self, data: FitData, train_idx):
@@ -291,7 +322,7 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
 
     def _train(self, forward, optimizer, loaders, setup, split, start):
         checkpoint = None
-        if self.checkpoint_path is not None:
+        if self.checkpoint_path is not None and setup.group.is_main:
             checkpoint = training.CheckpointPlan(self.checkpoint_path, self.checkpoint_every,
                                                  self._record(weights=False))
         try:
@@ -317,7 +348,7 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
             for name in FITTED:
                 self.__dict__.pop(name, None)
             return
-        self.module_ = module.eval()
+        self.module_ = training.unwrap(module).eval()
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
         self._warm_start_state = None

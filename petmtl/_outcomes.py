@@ -57,16 +57,16 @@ class BinaryOutcome(OutcomeTask):
 
     Parameters
     ----------
-    pos_weight : float, optional
-        Weight of the positive class (see :func:`petmtl.losses.classification_loss`).
+    class_weights : pair of float, optional
+        Weight of class 0 and class 1 (see :func:`petmtl.losses.classification_loss`).
     """
 
-    def __init__(self, pos_weight: float | None = None):
-        self.pos_weight = pos_weight
+    def __init__(self, class_weights=None):
+        self.class_weights = class_weights
 
     def loss(self, output, batch) -> torch.Tensor:
         return classification_loss(output, batch["outcome"], batch["outcome_known"],
-                                   pos_weight=self.pos_weight)
+                                   class_weights=self.class_weights)
 
     def validate(self, output, batch) -> dict[str, float]:
         metrics = {"outcome": float(self.loss(output, batch))}

@@ -74,6 +74,7 @@ PARAMETER_CONSTRAINTS = {
     "interpolation": [Options("linear", "nearest")],
     "num_workers": [Interval(Integral, 0, None)],
     "memory_format": [Options(*MEMORY_FORMATS)],
+    "distributed": [Options("auto", True, False)],
 }
 
 

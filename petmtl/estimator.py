@@ -174,6 +174,12 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         neighbour.
     num_workers : int, default=0
         Path input only: DataLoader worker processes reading the files.
+    distributed : {"auto", True, False}, default="auto"
+        Data-parallel training over processes: "auto" trains data-parallel inside a
+        ``torchrun`` launch of several processes (or an initialised process group),
+        True requires one, False never does. ``batch_size`` stays the global batch,
+        shared by the processes; every process ends with the same fitted estimator.
+        See the "Multi-GPU and multi-node training" page of the docs.
     memory_format : {"auto", "channels_last", "contiguous"}, default="auto"
         Layout of the network's activations; "auto" is channels_last_3d on the
         CPU and CUDA (faster there, see the Scaling page of the docs).
@@ -240,20 +246,22 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         return {"classes_": classes}, targets, {"outcome": codes}
 
     def _outcome_task(self, data, train_idx) -> BinaryOutcome:
-        """The binary outcome, its positive class weighted as ``class_weight`` says.
+        """The binary outcome, its classes weighted as ``class_weight`` says.
 
-        "balanced": ``n_negative / n_positive`` of the training outcomes; a dict:
-        ``class_weight[classes_[1]] / class_weight[classes_[0]]``.
+        "balanced": ``n / (2 * n_class)`` from the training outcomes (scikit-learn's
+        rule: the weights average 1 over the training samples); a dict: the weights of
+        ``classes_[0]`` and ``classes_[1]``.
         """
         if self.class_weight is None:
             return BinaryOutcome()
         if isinstance(self.class_weight, dict):
-            negative, positive = (float(self.class_weight.get(c, 1.0)) for c in self.classes_)
-            return BinaryOutcome(positive / negative)
+            return BinaryOutcome([float(self.class_weight.get(c, 1.0)) for c in self.classes_])
         codes, known = data.targets["outcome"]
-        positives = np.count_nonzero(codes[train_idx][known[train_idx]] == 1)
-        negatives = np.count_nonzero(known[train_idx]) - positives
-        return BinaryOutcome(negatives / positives if positives and negatives else None)
+        labels = codes[train_idx][known[train_idx]]
+        counts = np.bincount(labels, minlength=2)
+        if counts.min() == 0:
+            return BinaryOutcome()
+        return BinaryOutcome(len(labels) / (2.0 * counts))
 
     def decision_function(self, X) -> np.ndarray:
         """Outcome logit of each volume; positive favours ``classes_[1]``.

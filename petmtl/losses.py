@@ -100,28 +100,28 @@ def segmentation_loss(logits: torch.Tensor, masks: torch.Tensor, labelled: torch
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor,
-                        labelled: torch.Tensor, *, pos_weight: float | None = None
-                        ) -> torch.Tensor:
+                        labelled: torch.Tensor, *, class_weights=None) -> torch.Tensor:
     """Cross-entropy over the labelled samples (equations 5-7).
 
     ``logits`` of shape (n,) or (n, 1) use binary cross-entropy (the paper's
-    setting); (n, k) with ``k > 1`` the multinomial cross-entropy. ``pos_weight``
-    weighs the positive class of a binary target (e.g. ``n_negative / n_positive`` for
-    balanced classes); the loss is then normalised by the total weight, so its scale
-    does not depend on the class balance.
+    setting); (n, k) with ``k > 1`` the multinomial cross-entropy. ``class_weights``
+    (one weight per class, e.g. scikit-learn's "balanced" ``n / (k * n_class)``, whose
+    average over the training samples is 1) weighs each sample's term; the mean is
+    taken over the labelled samples, so the mean of equal-sized shares of a batch is
+    the batch's loss.
     """
     if not labelled.any():
         return _zero(logits)
     logits, labels = logits[labelled].float(), labels[labelled]
     if logits.ndim == 1 or logits.shape[1] == 1:
-        target = labels.float()
-        if pos_weight is None:
-            return F.binary_cross_entropy_with_logits(logits.reshape(-1), target)
-        weights = torch.where(target > 0.5, float(pos_weight), 1.0)
-        losses = F.binary_cross_entropy_with_logits(logits.reshape(-1), target,
+        losses = F.binary_cross_entropy_with_logits(logits.reshape(-1), labels.float(),
                                                     reduction="none")
-        return (weights * losses).sum() / weights.sum()
-    return F.cross_entropy(logits, labels.long())
+    else:
+        losses = F.cross_entropy(logits, labels.long(), reduction="none")
+    if class_weights is not None:
+        losses = losses * torch.as_tensor(class_weights, dtype=losses.dtype,
+                                          device=losses.device)[labels.long()]
+    return losses.mean()
 
 
 def multitask_loss(outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor],

@@ -129,6 +129,24 @@ def test_user_errors_exit_2_with_one_line(workspace, tmp_path, capsys):
     assert "'relapsed' is not one of the model's classes" in capsys.readouterr().err
 
 
+def test_fit_in_two_processes_writes_one_model(workspace, tmp_path, capsys):
+    folder, manifest, _ = workspace
+    model = tmp_path / "ddp.pt"
+    assert main(["fit", str(manifest), "--model", str(model), "--nproc-per-node", "2",
+                 *FAST]) == 0
+    assert sorted(os.listdir(tmp_path)) == ["ddp.pt"]
+    from petmtl import MultiTaskPETEstimator
+
+    est = MultiTaskPETEstimator.load(model)
+    assert len(est.history_) == 1 and est.predict(list(est_paths(manifest))).shape == (8,)
+
+
+def est_paths(manifest):
+    from petmtl.io import read_manifest
+
+    return read_manifest(manifest).X
+
+
 def test_help_explains_the_manifest_and_gives_examples(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])

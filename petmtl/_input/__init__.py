@@ -19,10 +19,10 @@ from .loading import (
     training_loaders,
 )
 from .masks import check_array_masks, check_masks
-from .volumes import PathVolumes, as_volumes, check_volumes, is_path_input
+from .volumes import PathVolumes, as_volumes, check_volumes, is_path_input, take
 
 __all__ = [
     "FileReads", "FitData", "PathVolumes", "TaskDataset", "as_volumes", "check_array_masks",
     "check_fit_data", "check_masks", "check_volumes", "intensity_scaling", "is_path_input",
-    "iterate_files", "prediction_loader", "read_file", "training_loaders",
+    "iterate_files", "prediction_loader", "read_file", "take", "training_loaders",
 ]

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .._runtime import release_heap
 from ..io import load_mask, load_pet, prepare_loaded_volume
@@ -92,16 +92,36 @@ def _worker_options(volumes) -> dict:
 
 
 def training_loaders(train: TaskDataset, valid: TaskDataset | None, *, batch_size: int,
-                     generator: torch.Generator, pin_memory: bool = False):
-    """Shuffled training loader and ordered validation loader (None without a split)."""
+                     seed: int, rank: int = 0, world_size: int = 1, pin_memory: bool = False):
+    """Shuffled training loader and ordered validation loader (None without a split).
+
+    Every epoch shuffles the training samples with ``seed + epoch`` (call
+    ``loader.sampler.set_epoch(epoch)``) and cuts the permutation into global batches of
+    ``batch_size``; with ``world_size`` processes, process ``rank`` takes every
+    ``world_size``-th sample of each, so the global batches are those of one process.
+    The validation samples are shared the same way (``shared_by_processes`` of the
+    validation dataset), unless they are fewer than the processes.
+    """
+    if batch_size % world_size:
+        raise ValueError(f"batch_size={batch_size} must be a multiple of the number of "
+                         f"processes ({world_size}): it is the global batch, shared by them")
+    local = batch_size // world_size
     options = _worker_options(train.volumes)
+    sampler = DistributedSampler(train, num_replicas=world_size, rank=rank, shuffle=True,
+                                 seed=seed, drop_last=False)
     # A last batch of a single volume cannot be batch-normalised in training mode.
-    lone_last_batch = len(train) > batch_size and len(train) % batch_size == 1
-    train_loader = DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator,
-                              pin_memory=pin_memory, drop_last=lone_last_batch, **options)
+    lone_last_batch = len(sampler) > local and len(sampler) % local == 1
+    train_loader = DataLoader(train, batch_size=local, sampler=sampler, pin_memory=pin_memory,
+                              drop_last=lone_last_batch, **options)
     valid_loader = None
     if valid is not None and len(valid) > 0:
-        valid_loader = DataLoader(valid, batch_size=2 * batch_size, shuffle=False,
+        # a validation set smaller than the number of processes is evaluated whole by each
+        shared = len(valid) >= world_size
+        indices = valid.indices[rank::world_size] if shared else valid.indices
+        shard = TaskDataset(valid.volumes, indices, masks=valid.masks,
+                            mask_known=valid.mask_known, targets=valid.targets)
+        shard.shared_by_processes = shared and world_size > 1
+        valid_loader = DataLoader(shard, batch_size=2 * local, shuffle=False,
                                   pin_memory=pin_memory, **options)
     return train_loader, valid_loader
 

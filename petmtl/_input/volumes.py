@@ -140,6 +140,15 @@ class PathVolumes:
                                   **self.prepare_options())
 
 
+def take(volumes, indices):
+    """The samples ``indices`` of an array of volumes or of :class:`PathVolumes`."""
+    if isinstance(volumes, PathVolumes):
+        return PathVolumes(volumes.paths[indices], spacing=volumes.spacing,
+                           shape=volumes.volume_shape, center=volumes.center,
+                           interpolation=volumes.interpolation, num_workers=volumes.num_workers)
+    return volumes[indices]
+
+
 def as_volumes(X, *, volume_shape=None, spacing=2.0, input_shape=(64, 64, 64),
                crop_center="body", interpolation="linear", num_workers=0):
     """Arrays -> float32 (n, D, H, W); a sequence of paths -> :class:`PathVolumes`.

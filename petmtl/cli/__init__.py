@@ -117,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands["fit"].add_argument("--model", required=True,
                                  help="output model file (e.g. model.pt)")
     commands["fit"].add_argument(
+        "--nproc-per-node", type=int, default=1, metavar="N",
+        help="train data-parallel in N processes on this machine (one per GPU, or gloo "
+             "on CPUs) through torch.distributed.run; --set batch_size is the global batch "
+             "(default: %(default)s)")
+    commands["fit"].add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE",
         help="estimator parameter, repeatable, e.g. --set lam=0.3 --set max_epochs=5 "
              "--set num_workers=4 (see help(petmtl.MultiTaskPETEstimator))")
@@ -156,7 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success, 2 on a user error (reported in one line on standard error).
     """
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except (UserError, ValueError, TypeError, OSError) as exc:

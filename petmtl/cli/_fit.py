@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 from ._common import UserError, is_survival, parse_settings, read_manifest
@@ -24,9 +25,31 @@ def _default_tasks(manifest, settings: dict, quiet: bool) -> None:
               "plus the outcome", file=sys.stderr)
 
 
+def _launch(args) -> int:
+    """Run this same ``petmtl fit`` in ``--nproc-per-node`` processes with torchrun."""
+    argv = list(args.argv)
+    for i, a in enumerate(argv):  # drop --nproc-per-node N / --nproc-per-node=N
+        if a == "--nproc-per-node":
+            del argv[i:i + 2]
+            break
+        if a.startswith("--nproc-per-node="):
+            del argv[i]
+            break
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={args.nproc_per_node}", "-m", "petmtl.cli", *argv]
+    if not args.quiet:
+        print(f"petmtl fit: {args.nproc_per_node} processes: {' '.join(command)}",
+              file=sys.stderr)
+    return subprocess.call(command)
+
+
 def cmd_fit(args) -> int:
     """Run ``petmtl fit``: a survival model when the manifest has time and event columns."""
     from .. import MultiTaskPETEstimator, MultiTaskPETSurvival
+    from ..training import launched_by_torchrun
+
+    if args.nproc_per_node > 1 and not launched_by_torchrun():
+        return _launch(args)
 
     manifest = read_manifest(args)
     survival = is_survival(manifest)
@@ -42,8 +65,9 @@ def cmd_fit(args) -> int:
     est.fit(manifest.X, manifest.survival if survival else manifest.y,
             masks=manifest.masks if "segmentation" in tasks else None,
             pathology=manifest.pathology if "pathology" in tasks else None)
-    est.save(args.model)
-    kind = "survival model" if survival else "model"
-    print(f"petmtl fit: {kind} written to {args.model} ({len(manifest)} patients, "
-          f"best epoch {est.best_epoch_} of {len(est.history_)})")
+    if int(os.environ.get("RANK", 0)) == 0:  # one process writes the model
+        est.save(args.model)
+        kind = "survival model" if survival else "model"
+        print(f"petmtl fit: {kind} written to {args.model} ({len(manifest)} patients, "
+              f"best epoch {est.best_epoch_} of {len(est.history_)})")
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -32,6 +33,8 @@ class RunningStandardize(nn.Module):
     Unlike batch normalisation, the same (running) statistics are used in training and
     evaluation, so a batch of 2-4 volumes does not add noise, and the statistics are
     exact averages over everything seen (no momentum). Gradients do not flow into them.
+    In a data-parallel fit every process merges the whole global batch, so the
+    statistics are those of one process.
 
     Parameters
     ----------
@@ -49,6 +52,10 @@ class RunningStandardize(nn.Module):
         if self.training:
             with torch.no_grad():
                 batch = x.detach().double()
+                if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+                    parts = [torch.zeros_like(batch) for _ in range(dist.get_world_size())]
+                    dist.all_gather(parts, batch)  # every process's share of the batch
+                    batch = torch.cat(parts)
                 n_b = float(len(batch))
                 mean_b = batch.mean(0)
                 delta = mean_b - self.mean

@@ -129,9 +129,10 @@ class OutcomeHead(nn.Module):
             n_features += 2 * width
         n_features += n_descriptors
         self.n_features = n_features
-        self.linear = None
-        if refittable:
-            self.linear = nn.Linear(n_features, n_outputs)
+        self.refittable = refittable
+        if refittable:  # buffers, not parameters: set by a refit, never by gradients
+            self.register_buffer("linear_weight", torch.zeros(n_outputs, n_features))
+            self.register_buffer("linear_bias", torch.zeros(n_outputs))
             self.register_buffer("refitted", torch.tensor(False))
         self.wide = None
         if n_descriptors:  # starts at zero: the descriptors earn their weight in training
@@ -161,8 +162,8 @@ class OutcomeHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Outcome logits from :meth:`features`' output: (n,), or (n, n_outputs) when > 1."""
-        if self.linear is not None and bool(self.refitted):
-            logit = self.linear(features)
+        if self.refittable and bool(self.refitted):
+            logit = F.linear(features, self.linear_weight, self.linear_bias)
         else:
             logit = self.predictor(features)
             if self.wide is not None:
@@ -172,6 +173,6 @@ class OutcomeHead(nn.Module):
     def set_linear(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
         """Replace the dense layers by the linear map ``features @ weight.T + bias``."""
         with torch.no_grad():
-            self.linear.weight.copy_(weight)
-            self.linear.bias.copy_(bias)
+            self.linear_weight.copy_(weight)
+            self.linear_bias.copy_(bias)
             self.refitted.fill_(True)

@@ -17,12 +17,14 @@ from .._runtime import memory_guard
 from ..exceptions import DeviceOutOfMemoryError, TrainingDivergedError, TrainingInterruptedWarning
 from ..serialization import ModelRecord
 from .checkpoint import Continuation, RunState, cpu_copy, read_run, write_checkpoint
+from .distributed import ProcessGroup, launched_by_torchrun, process_group, unwrap
 from .loop import LoopState, TrainingSetup, evaluate, fit_loop, train_epoch
 from .refit import LinearRefit, refit_linear
 from .split import validation_split
 
 __all__ = [
-    "CheckpointPlan", "Continuation", "LinearRefit", "LoopState", "RunState", "TrainingResult",
+    "CheckpointPlan", "Continuation", "LinearRefit", "LoopState", "ProcessGroup", "RunState",
+    "TrainingResult", "launched_by_torchrun", "process_group", "unwrap",
     "TrainingSetup", "cpu_copy", "evaluate", "fit_loop", "read_run", "refit_linear", "train",
     "train_epoch", "validation_split",
 ]
@@ -108,7 +110,7 @@ def train(forward, optimizer, loaders, setup: TrainingSetup, *, split,
     TrainingInterruptedWarning
         On Ctrl-C: the network keeps the best (or current) weights.
     """
-    module, generator = forward.module, setup.generator
+    module, generator = unwrap(forward.module), setup.generator
     state = LoopState()
     if start is not None:
         state = start.restore(module, optimizer, generator, forward.device,
@@ -125,7 +127,9 @@ def train(forward, optimizer, loaders, setup: TrainingSetup, *, split,
                 write_checkpoint(checkpoint.path, checkpoint.record, run)
     try:
         with memory_guard("fit", device=forward.device, settings=setup.memory_settings,
-                          shape=setup.volume_shape):
+                          shape=setup.volume_shape), warnings.catch_warnings():
+            # channels-last weights under DistributedDataParallel: a note about speed only
+            warnings.filterwarnings("ignore", message="Grad strides do not match bucket")
             history, best_epoch = fit_loop(forward, optimizer, *loaders, setup, state=state,
                                            on_epoch_end=on_epoch_end)
     except TrainingDivergedError as exc:

@@ -18,6 +18,7 @@ from .._forward import Forward
 from .._outcomes import BinaryOutcome, OutcomeTask
 from ..exceptions import TrainingDivergedError
 from ..losses import multitask_loss, soft_dice
+from .distributed import ProcessGroup, unwrap
 
 
 @dataclass
@@ -49,6 +50,9 @@ class TrainingSetup:
     outcome : OutcomeTask
         The outcome's loss, memory between batches and validation scores
         (:mod:`petmtl._outcomes`; default: the binary outcome, unweighted).
+    group : ProcessGroup
+        The processes of a data-parallel fit (default: this one alone): validation
+        results are gathered from all of them, and only the first shows progress.
     """
 
     weights: Mapping[str, float]
@@ -64,6 +68,7 @@ class TrainingSetup:
     monitor: str = "valid_loss"
     monitor_sign: float = 1.0
     outcome: OutcomeTask = field(default_factory=BinaryOutcome)
+    group: ProcessGroup = field(default_factory=ProcessGroup)
 
 
 def _augment(batch: dict, generator: torch.Generator) -> dict:
@@ -105,8 +110,13 @@ class _Means:
         for name, value in values.items():
             self.sums[name] = self.sums.get(name, 0.0) + value * n
 
-    def result(self) -> dict[str, float]:
-        return {name: value / self.count for name, value in self.sums.items()}
+    def result(self, group: ProcessGroup | None = None) -> dict[str, float]:
+        """The means (over every process of ``group``, weighted by their samples)."""
+        sums = {**self.sums, "__count__": self.count}
+        if group is not None:
+            sums = group.sum(sums)
+        count = sums.pop("__count__")
+        return {name: value / count for name, value in sums.items()}
 
 
 def _loss(forward: Forward, batch: dict, setup: TrainingSetup, *, epoch: int, phase: str):
@@ -131,6 +141,8 @@ def train_epoch(forward: Forward, loader, optimizer: torch.optim.Optimizer,
     KeyboardInterrupt (a deferred Ctrl-C).
     """
     forward.module.train()
+    if hasattr(loader.sampler, "set_epoch"):  # the epoch's shuffle (same in every process)
+        loader.sampler.set_epoch(epoch)
     means = _Means()
     for batch in loader:
         batch = forward.prepare_batch(batch)
@@ -144,7 +156,7 @@ def train_epoch(forward: Forward, loader, optimizer: torch.optim.Optimizer,
         means.add(terms, len(batch["image"]))
         if stop_requested is not None and stop_requested():
             raise KeyboardInterrupt
-    return means.result()
+    return means.result(setup.group)
 
 
 @torch.inference_mode()
@@ -168,24 +180,31 @@ def evaluate(forward: Forward, loader, setup: TrainingSetup, *,
         if "segmentation" in outputs and batch["mask_known"].any():
             k = batch["mask_known"]
             predicted = (outputs["segmentation"][k] > 0).float()
-            dice.append(soft_dice(predicted, batch["mask"][k], smooth=1e-6).cpu())
+            dice.append(soft_dice(predicted, batch["mask"][k], smooth=1e-6))
         if "pathology" in outputs and batch["pathology_known"].any():
             k = batch["pathology_known"]
             logits = outputs["pathology"][k].float()
             pred = (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(1)
-            pathology_hits.append((pred == batch["pathology"][k]).cpu())
-    metrics = means.result()
-    whole = {k: torch.cat([t[k] for t in targets]) for k in targets[0]}
-    metrics.update(setup.outcome.validate(torch.cat(outcome), whole))
+            pathology_hits.append((pred == batch["pathology"][k]).float())
+    # each process evaluated its share of the validation samples: gather them all
+    shared = getattr(loader.dataset, "shared_by_processes", False)
+    group = setup.group if shared else ProcessGroup()
+    metrics = means.result(group)
+    whole = {k: group.gather(torch.cat([t[k] for t in targets])) for k in targets[0]}
+    metrics.update(setup.outcome.validate(group.gather(torch.cat(outcome)), whole))
+    device = whole["outcome_known"].device
+    dice = group.gather(torch.cat(dice) if dice else torch.zeros(0, device=device))
+    pathology_hits = group.gather(torch.cat(pathology_hits) if pathology_hits
+                                  else torch.zeros(0, device=device))
     check_finite_loss(metrics["outcome"], {"outcome": metrics["outcome"]}, epoch=epoch,
                       phase="validation")
     metrics["loss"] = sum(setup.weights.get(name, 0.0) * metrics[name]
                           for name in ("reconstruction", "segmentation", "pathology", "outcome")
                           if name in metrics)
-    if dice:
-        metrics["dice"] = float(torch.cat(dice).mean())
-    if pathology_hits:
-        metrics["pathology_accuracy"] = float(torch.cat(pathology_hits).float().mean())
+    if len(dice):
+        metrics["dice"] = float(dice.mean())
+    if len(pathology_hits):
+        metrics["pathology_accuracy"] = float(pathology_hits.mean())
     return metrics
 
 
@@ -298,11 +317,12 @@ def fit_loop(forward: Forward, optimizer: torch.optim.Optimizer, train_loader,
     best_epoch : int
         Epoch (1-based) whose weights the module holds.
     """
-    module = forward.module
+    module = unwrap(forward.module)  # state dicts without a data-parallel wrapper's prefix
     state = LoopState() if state is None else state
     state.interrupted = False
     bar = tqdm(total=setup.max_epochs, initial=min(state.epoch, setup.max_epochs),
-               disable=not setup.verbose, unit="epoch", desc="petmtl fit", leave=True)
+               disable=not (setup.verbose and setup.group.is_main), unit="epoch",
+               desc="petmtl fit", leave=True)
     try:
         with DeferredInterrupt() as interrupt:
             while not state.finished(setup):
@@ -315,7 +335,9 @@ def fit_loop(forward: Forward, optimizer: torch.optim.Optimizer, train_loader,
                 if valid_loader is not None:
                     record.update({f"valid_{k}": v for k, v in evaluate(
                         forward, valid_loader, setup, epoch=epoch).items()})
-                record["duration"] = time.perf_counter() - start
+                # the same record in every process: the mean duration over them
+                elapsed = {"duration": time.perf_counter() - start}
+                record["duration"] = setup.group.sum(elapsed)["duration"] / setup.group.world_size
                 state.history.append(record)
                 state.epoch = epoch
                 monitored = record.get(setup.monitor)

@@ -1,0 +1,55 @@
+"""Fit a small estimator in every process of a torchrun launch; save what the tests compare.
+
+Usage: ``torchrun --nproc_per_node=N tests/_distributed_fit.py OUT_DIR [CHECKPOINT [slow]]``.
+With a checkpoint the fit writes it every epoch and resumes from it when it exists; with
+``slow`` every training batch sleeps, so that a test can kill the run mid-epoch.
+"""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import make_blob_volumes  # noqa: E402
+
+from petmtl import MultiTaskPETEstimator  # noqa: E402
+from petmtl.network import MultiTaskWNet  # noqa: E402
+
+# group norm, no dropout, no flips: what differs with the number of processes is then
+# only the order of floating-point sums (see docs/distributed.rst)
+PARAMS = dict(base_width=2, depth=2, batch_size=4, max_epochs=4, norm="group", dropout=0.0,
+              augment=False, random_state=0, n_iter_no_change=10)
+
+
+def data():
+    return make_blob_volumes(n_samples=20, size=12, seed=4)
+
+
+def main(out: str, checkpoint: str | None = None, mode: str = "") -> None:
+    if mode == "slow":
+        original = MultiTaskWNet.forward
+
+        def slow(self, x, **kwargs):
+            if self.training:
+                time.sleep(0.2)
+            return original(self, x, **kwargs)
+
+        MultiTaskWNet.forward = slow
+    X, y, masks, pathology = data()
+    resume = checkpoint if checkpoint and os.path.exists(checkpoint) else None
+    est = MultiTaskPETEstimator(**PARAMS, checkpoint_path=checkpoint, resume=resume)
+    est.fit(X, y, masks=masks, pathology=pathology)
+    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+    folder = Path(out)
+    torch.save(est.module_.state_dict(), folder / f"weights-{rank}.pt")
+    (folder / f"history-{rank}.json").write_text(json.dumps(est.history_))
+    np.save(folder / f"proba-{rank}.npy", est.predict_proba(X))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,94 @@
+"""Data-parallel fit with torchrun on CPU processes (gloo): equal ranks, equal history."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from petmtl.serialization import read_checkpoint
+
+HELPER = Path(__file__).resolve().parent / "_distributed_fit.py"
+ROOT = HELPER.parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def launch(out: Path, n: int, *args: str, wait: bool = True):
+    out.mkdir(exist_ok=True)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={n}", str(HELPER), str(out), *args]
+    if n == 1:
+        command = [sys.executable, str(HELPER), str(out), *args]
+    proc = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    if wait:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err.decode()[-3000:]
+    return proc
+
+
+def history(out: Path, rank: int = 0) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "duration"}
+            for r in json.loads((out / f"history-{rank}.json").read_text())]
+
+
+def weights(out: Path, rank: int = 0) -> dict:
+    return torch.load(out / f"weights-{rank}.pt", weights_only=True)
+
+
+def assert_histories_close(a, b, rtol=1e-4):
+    assert [r["epoch"] for r in a] == [r["epoch"] for r in b]
+    for ra, rb in zip(a, b, strict=True):
+        assert ra.keys() == rb.keys()
+        for key in ra:
+            assert ra[key] == pytest.approx(rb[key], rel=rtol, abs=1e-6), (ra["epoch"], key)
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    out = tmp_path_factory.mktemp("single")
+    launch(out, 1)
+    return out
+
+
+def test_two_gloo_processes_train_like_one_at_the_same_global_batch(single, tmp_path):
+    launch(tmp_path, 2)
+    first, second = weights(tmp_path, 0), weights(tmp_path, 1)
+    assert all(torch.equal(first[k], second[k]) for k in first)  # identical on both ranks
+    assert history(tmp_path, 0) == history(tmp_path, 1)
+    np.testing.assert_array_equal(np.load(tmp_path / "proba-0.npy"),
+                                  np.load(tmp_path / "proba-1.npy"))
+    # the same global batches and the same statistics; only float sums differ in order
+    assert_histories_close(history(single), history(tmp_path))
+    np.testing.assert_allclose(np.load(tmp_path / "proba-0.npy"),
+                               np.load(single / "proba-0.npy"), atol=1e-3)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_a_killed_distributed_run_resumes_from_its_checkpoint(single, tmp_path, n):
+    checkpoint = tmp_path / "run.ckpt"
+    proc = launch(tmp_path, n, str(checkpoint), "slow", wait=False)
+    try:
+        deadline = time.monotonic() + 300
+        while not checkpoint.exists():
+            assert proc.poll() is None, proc.communicate()[1].decode()[-3000:]
+            assert time.monotonic() < deadline, "no checkpoint written in time"
+            time.sleep(0.05)
+        time.sleep(0.5)  # inside the next epoch: every training batch sleeps
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    saved = read_checkpoint(checkpoint).training_state["epoch"]
+    assert 1 <= saved < 4
+    launch(tmp_path, n, str(checkpoint))  # resumes: the checkpoint exists
+    assert read_checkpoint(checkpoint).training_state["epoch"] == 4
+    assert_histories_close(history(single), history(tmp_path))
