@@ -45,7 +45,8 @@ from .network import MultiTaskWNet
 FITTED = ("module_", "history_", "best_epoch_", "_warm_start_state", "outcome_refit_")
 # What a model file written before a parameter existed meant by its absence.
 LEGACY_PARAMS = {"outcome_descriptors": False, "pathology_grid": 1, "class_weight": None,
-                 "early_stopping_score": "loss", "refit_outcome": False}
+                 "early_stopping_score": "loss", "refit_outcome": False,
+                 "global_pooling": "avg", "peritumoral_mm": 0.0}
 
 
 def extend_parameters(init):
@@ -73,17 +74,17 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
     def __init__(self, lam=0.3, *, task_weights=None,
                  tasks=("reconstruction", "segmentation", "pathology"),
                  outcome_features="both", base_width=16, depth=4, norm="batch", dropout=0.5,
-                 segmentation_prior=0.01, outcome_descriptors=True, pathology_grid=2,
-                 refit_outcome=True, learning_rate=1e-3, weight_decay=1e-4, batch_size=4,
-                 max_epochs=100, early_stopping=True, early_stopping_score="outcome",
-                 validation_fraction=0.2, validation_stratify="outcome", n_iter_no_change=20,
-                 augment=True,
+                 segmentation_prior=0.01, outcome_descriptors=True, global_pooling="avg",
+                 peritumoral_mm=0.0, pathology_grid=2, refit_outcome=True, learning_rate=1e-3,
+                 weight_decay=1e-4, batch_size=4, max_epochs=100, early_stopping=True,
+                 early_stopping_score="outcome", validation_fraction=0.2,
+                 validation_stratify="outcome", n_iter_no_change=20, augment=True,
                  intensity_scale="auto", dice_smooth=1.0, seg_bce_weight=0.5,
                  volume_shape=None, device="auto", amp="auto", verbose=0, random_state=None,
                  checkpoint_path=None, checkpoint_every=1, warm_start=False, resume=None,
                  spacing=2.0, input_shape=(64, 64, 64), crop_center="body",
-                 interpolation="linear", num_workers=0, memory_format="auto",
-                 distributed="auto"):
+                 interpolation="linear", num_workers=0, cache_dir=None,
+                 memory_format="auto", distributed="auto"):
         self.lam = lam
         self.task_weights = task_weights
         self.tasks = tasks
@@ -94,6 +95,8 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
         self.dropout = dropout
         self.segmentation_prior = segmentation_prior
         self.outcome_descriptors = outcome_descriptors
+        self.global_pooling = global_pooling
+        self.peritumoral_mm = peritumoral_mm
         self.pathology_grid = pathology_grid
         self.refit_outcome = refit_outcome
         self.learning_rate = learning_rate
@@ -123,6 +126,7 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
         self.crop_center = crop_center
         self.interpolation = interpolation
         self.num_workers = num_workers
+        self.cache_dir = cache_dir
         self.memory_format = memory_format
         self.distributed = distributed
 
@@ -166,9 +170,9 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
             torch.manual_seed(seed)
             forward, optimizer, loaders, setup = self._build(data, split, seed, group)
             result = self._train(forward, optimizer, loaders, setup, split, start)
-        self._keep(forward.module, result)
-        if self.refit_outcome:
-            self._refit_outcome(data, seed, group)
+            self._keep(forward.module, result)
+            if self.refit_outcome:
+                self._refit_outcome(data, seed, group)
         return self
 
     def _join_processes(self) -> training.ProcessGroup:
@@ -314,7 +318,8 @@ class MultiTaskPETBase(PredictionMixin, TransformerMixin, BaseEstimator):
             voxel_size=np.broadcast_to(np.asarray(self.spacing, dtype=float), (3,)),
             input_shift=self.intensity_shift_, input_scale=self.intensity_scale_,
             pathology_grid=self.pathology_grid, n_outcome_outputs=self._n_outcome_outputs(),
-            refit_outcome=self.refit_outcome)
+            refit_outcome=self.refit_outcome, global_pooling=self.global_pooling,
+            peritumoral_mm=self.peritumoral_mm)
 
     def _memory_settings(self) -> str:
         return (f"batch_size={self.batch_size}, base_width={self.base_width}, "

@@ -18,6 +18,8 @@ from ._input import PathVolumes, iterate_files, prediction_loader
 from .io import sliding_window_predict
 
 PER_VOXEL = ("reconstruction", "segmentation")
+AIR_SUV = 0.1
+"""A sliding window whose every voxel is below this (SUV, air) is not run."""
 
 
 @dataclass(frozen=True)
@@ -129,21 +131,32 @@ class Forward:
         return {name: np.concatenate(values) for name, values in parts.items()}
 
     @torch.inference_mode()
-    def segment_grid(self, image: np.ndarray, *, window: Sequence[int],
-                     batch_size: int) -> np.ndarray:
-        """Tumour probabilities over a whole grid with Gaussian-blended sliding windows."""
+    def segment_grid(self, image: np.ndarray, *, window: Sequence[int], batch_size: int,
+                     overlap: float = 0.25) -> np.ndarray:
+        """Tumour probabilities over a whole grid with Gaussian-blended sliding windows.
+
+        Only the segmentation branch runs, in the network's memory layout and precision,
+        ``batch_size`` windows at a time; windows entirely below :data:`AIR_SUV` (air
+        outside the body) are not run and get probability 0.
+        """
         self.module.eval()
 
         def predict(windows: np.ndarray) -> np.ndarray:
-            batch = self.prepare(torch.from_numpy(windows)[:, None])
-            return _to_numpy("segmentation", self(batch, ("segmentation",))["segmentation"])
+            out = np.zeros(windows.shape, dtype=np.float32)
+            body = windows.reshape(len(windows), -1).max(axis=1) >= AIR_SUV
+            if body.any():
+                batch = self.prepare(torch.from_numpy(windows[body])[:, None])
+                out[body] = _to_numpy("segmentation",
+                                      self(batch, ("segmentation",))["segmentation"])
+            return out
 
-        return sliding_window_predict(image, predict, window, overlap=0.5, blend="gaussian",
-                                      batch_size=batch_size)
+        return sliding_window_predict(image, predict, window, overlap=overlap,
+                                      blend="gaussian", batch_size=batch_size)
 
     @torch.inference_mode()
     def predict_files(self, volumes: PathVolumes, outputs: Sequence[str], *,
-                      batch_size: int, reference_masks=None) -> Iterator[dict]:
+                      batch_size: int, reference_masks=None, overlap: float = 0.25
+                      ) -> Iterator[dict]:
         """Per file, every requested output from one read of it.
 
         The image-level outputs (outcome, pathology, features) come from the
@@ -168,5 +181,5 @@ class Forward:
             if segment:
                 results["segmentation"] = self.segment_grid(
                     np.asarray(item["grid"]), window=volumes.volume_shape,
-                    batch_size=batch_size)
+                    batch_size=batch_size, overlap=overlap)
             yield results

@@ -73,11 +73,11 @@ def finish_segmentation(probability, record, pet_path: str, *, threshold=None,
 
 
 def segment_files(forward, volumes, *, batch_size: int, threshold=None, output_dir=None,
-                  names=None) -> list:
+                  names=None, overlap: float = 0.25) -> list:
     """Segment whole files with sliding windows; return arrays or written paths.
 
     Each file is read once and resampled to the volumes' spacing (whole grid, no
-    crop), covered by windows of ``volumes.volume_shape`` with 50 % overlap and
+    crop), covered by windows of ``volumes.volume_shape`` overlapping by ``overlap`` and
     Gaussian blending (``batch_size`` windows at a time), and the probability map is
     mapped back to the original grid (trilinear); with ``threshold`` it is binarised
     there. With ``output_dir``, ``<name>_seg.nii.gz`` is written atomically and only
@@ -89,7 +89,8 @@ def segment_files(forward, volumes, *, batch_size: int, threshold=None, output_d
         names = output_names(volumes.paths) if names is None else list(names)
         targets = [os.path.join(output_dir, f"{name}_seg.nii.gz") for name in names]
     results = []
-    files = forward.predict_files(volumes, ("segmentation",), batch_size=batch_size)
+    files = forward.predict_files(volumes, ("segmentation",), batch_size=batch_size,
+                                  overlap=overlap)
     for path, target, item in zip(volumes.paths, targets, files, strict=True):
         results.append(finish_segmentation(item["segmentation"], item["record"], path,
                                            threshold=threshold, target=target,

@@ -48,6 +48,8 @@ PARAMETER_CONSTRAINTS = {
     "outcome_descriptors": [Boolean()],
     "pathology_grid": [Interval(Integral, 1, None)],
     "refit_outcome": [Boolean()],
+    "global_pooling": [Options("avg", "avg_max")],
+    "peritumoral_mm": [Interval(Real, 0, None)],
 
     "learning_rate": [_positive(Real)],
     "weight_decay": [Interval(Real, 0, None)],
@@ -73,6 +75,7 @@ PARAMETER_CONSTRAINTS = {
     "crop_center": [Options(*CROP_CENTERS)],
     "interpolation": [Options("linear", "nearest")],
     "num_workers": [Interval(Integral, 0, None)],
+    "cache_dir": [NoneOr(PathLike())],
     "memory_format": [Options(*MEMORY_FORMATS)],
     "distributed": [Options("auto", True, False)],
 }

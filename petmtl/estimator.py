@@ -81,6 +81,12 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         features, with a linear path from them to the logit; T3 also gets the tumour's
         location and extent. Beyond the paper; False is the paper's T4.
         See :class:`petmtl.network.descriptors.PETDescriptors`.
+    global_pooling : {"avg", "avg_max"}, default="avg"
+        How T4 pools its three scales: global average pooling (the paper), or average and
+        maximum side by side, so that small hot spots reach T4 undiluted.
+    peritumoral_mm : float, default=0.0
+        With T2, T4's tumour branch also reads the PET in a ring of this width (mm)
+        around the predicted tumour; 0 is the paper's tumour-only input.
     refit_outcome : bool, default=True
         After the multi-task training, refit T4 as a linear model of its input features
         (the deep multi-scale features and the PET descriptors) on the frozen network:
@@ -174,6 +180,14 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         neighbour.
     num_workers : int, default=0
         Path input only: DataLoader worker processes reading the files.
+    cache_dir : str, path-like or None, default=None
+        Path input only: a folder where the prepared (reoriented, resampled, cropped)
+        windows of the files are kept as memory-mappable ``.npy`` files
+        (:class:`petmtl.io.PreprocessedCache`), keyed by each file's size and
+        modification time and by every setting that changes them. Each file is then
+        resampled once instead of every epoch, by any number of DataLoader workers or
+        training processes sharing the folder; a changed file is read again. None reads
+        the files every time.
     distributed : {"auto", True, False}, default="auto"
         Data-parallel training over processes: "auto" trains data-parallel inside a
         ``torchrun`` launch of several processes (or an initialised process group),

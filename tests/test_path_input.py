@@ -143,3 +143,37 @@ def test_nearest_neighbour_resampling_reaches_the_files(cohort):
         assert est.intensity_shift_ == pytest.approx(np.mean(windows), rel=1e-6)
         means[interpolation] = est.intensity_shift_
     assert means["linear"] != pytest.approx(means["nearest"], rel=1e-6)
+
+
+def test_cache_dir_prepares_each_file_once_and_rereads_a_changed_one(cohort, tmp_path,
+                                                                     monkeypatch):
+    import collections
+    import os
+    import shutil
+    import time
+
+    import petmtl.io._geometry as geometry
+
+    X, y, masks, pathology, pets, mask_paths = cohort
+    folder = tmp_path / "pets"
+    folder.mkdir()
+    pets = [shutil.copy(p, folder) for p in pets]  # files this test may rewrite
+    reads = collections.Counter()
+    original = geometry.load_pet
+    monkeypatch.setattr(geometry, "load_pet", lambda path, *a, **k: (
+        reads.update([os.path.basename(os.fspath(path))]), original(path, *a, **k))[1])
+    params = {**PATHS, "max_epochs": 2, "cache_dir": tmp_path / "cache"}
+    first = MultiTaskPETEstimator(**params).fit(pets, y, masks=mask_paths,
+                                                pathology=pathology)
+    assert reads  # the cold cache read the files
+    reads.clear()
+    again = MultiTaskPETEstimator(**params).fit(pets, y, masks=mask_paths,
+                                                pathology=pathology)
+    assert not reads  # every epoch of a second fit reads the prepared windows
+    np.testing.assert_array_equal(again.predict_proba(X), first.predict_proba(X))
+    time.sleep(0.01)  # a new modification time
+    nib.save(nib.Nifti1Image(X[0] * 3.0, RAS_2MM), pets[0])
+    changed = MultiTaskPETEstimator(**params).fit(pets, y, masks=mask_paths,
+                                                  pathology=pathology)
+    assert set(reads) == {os.path.basename(pets[0])}  # only the changed file is read
+    assert changed.intensity_shift_ > first.intensity_shift_

@@ -178,6 +178,19 @@ class FileReads(Dataset):
         return item
 
 
+class _Windows(Dataset):
+    """The network windows of a reader's files (through its cache)."""
+
+    def __init__(self, reader):
+        self.reader = reader
+
+    def __len__(self) -> int:
+        return len(self.reader)
+
+    def __getitem__(self, i: int):
+        return np.asarray(read_file(self.reader, i)[0])
+
+
 def iterate_files(volumes: PathVolumes, **reads) -> Iterator[dict]:
     """Yield :class:`FileReads` items in order, read by the volumes' DataLoader workers."""
     loader = DataLoader(FileReads(volumes, **reads), batch_size=None, shuffle=False,
@@ -198,7 +211,11 @@ def intensity_scaling(volumes, scale) -> tuple[float, float]:
         return 0.0, 1.0
     if scale != "auto":
         return 0.0, float(scale)
-    if isinstance(volumes, PathVolumes):
+    if isinstance(volumes, PathVolumes) and volumes.cache:  # reads fill the cache
+        loader = DataLoader(_Windows(volumes.reader()), batch_size=None, shuffle=False,
+                            num_workers=volumes.num_workers)
+        images = iter(loader)
+    elif isinstance(volumes, PathVolumes):
         images = (item["window"] for item in iterate_files(volumes))
     else:
         images = iter(volumes)

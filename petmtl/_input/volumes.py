@@ -110,16 +110,20 @@ class PathVolumes:
     interpolation : {"linear", "nearest"}
     num_workers : int
         DataLoader worker processes used to read these files.
+    cache : str, path-like or None
+        Folder of a :class:`petmtl.io.PreprocessedCache` that keeps the prepared
+        windows, so that each file is resampled once (not every epoch).
     """
 
     def __init__(self, paths, *, spacing, shape, center, interpolation="linear",
-                 num_workers=0):
+                 num_workers=0, cache=None):
         self.paths = paths
         self.spacing = spacing
         self.volume_shape = tuple(int(s) for s in shape)
         self.center = center
         self.interpolation = interpolation
         self.num_workers = int(num_workers)
+        self.cache = cache
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -137,7 +141,7 @@ class PathVolumes:
         """The dataset reading the network windows of these files (and of ``mask_paths``,
         None where absent)."""
         return NiftiVolumeDataset(list(self.paths), mask_paths, shape=self.volume_shape,
-                                  **self.prepare_options())
+                                  cache=self.cache or False, **self.prepare_options())
 
 
 def take(volumes, indices):
@@ -145,12 +149,13 @@ def take(volumes, indices):
     if isinstance(volumes, PathVolumes):
         return PathVolumes(volumes.paths[indices], spacing=volumes.spacing,
                            shape=volumes.volume_shape, center=volumes.center,
-                           interpolation=volumes.interpolation, num_workers=volumes.num_workers)
+                           interpolation=volumes.interpolation, num_workers=volumes.num_workers,
+                           cache=volumes.cache)
     return volumes[indices]
 
 
 def as_volumes(X, *, volume_shape=None, spacing=2.0, input_shape=(64, 64, 64),
-               crop_center="body", interpolation="linear", num_workers=0):
+               crop_center="body", interpolation="linear", num_workers=0, cache=None):
     """Arrays -> float32 (n, D, H, W); a sequence of paths -> :class:`PathVolumes`.
 
     Parameters
@@ -159,8 +164,9 @@ def as_volumes(X, *, volume_shape=None, spacing=2.0, input_shape=(64, 64, 64),
         The estimator's X.
     volume_shape : tuple of 3 int or None
         Shape of flattened 2-D array input.
-    spacing, input_shape, crop_center, interpolation, num_workers
-        How files are read (the estimator's parameters of the same names).
+    spacing, input_shape, crop_center, interpolation, num_workers, cache
+        How files are read (the estimator's parameters of the same names; ``cache`` is
+        ``cache_dir``).
 
     Returns
     -------
@@ -170,4 +176,4 @@ def as_volumes(X, *, volume_shape=None, spacing=2.0, input_shape=(64, 64, 64),
         return check_volumes(X, volume_shape)
     return PathVolumes(check_paths(X), spacing=spacing, shape=input_shape,
                        center=crop_center, interpolation=interpolation,
-                       num_workers=num_workers)
+                       num_workers=num_workers, cache=cache)

@@ -70,6 +70,14 @@ class MultiTaskWNet(nn.Module):
     pathology_grid : int, default=2
         T3 flattens a ``pathology_grid`` cube of pooled bottleneck features (1 =
         global average pooling, which loses position).
+    global_pooling : {"avg", "avg_max"}, default="avg"
+        How the three scales are pooled for T4: global average pooling (the paper), or
+        average and maximum pooling side by side (small hot spots, which an average over
+        the volume dilutes, then reach T4).
+    peritumoral_mm : float, default=0.0
+        With T2: the tumour branch also reads the PET in a ring of this width around the
+        predicted tumour (a third input channel), so that T4's tumour features include
+        the peritumoral uptake; 0 is the paper's tumour-only input.
     n_outcome_outputs : int, default=1
         T4's outputs: 1 (binary logit or Cox log-risk) or one hazard logit per time bin.
     refit_outcome : bool, default=False
@@ -91,7 +99,8 @@ class MultiTaskWNet(nn.Module):
                  segmentation_prior: float | None = DEFAULT_SEGMENTATION_PRIOR,
                  descriptors: bool = False, voxel_size=(2.0, 2.0, 2.0),
                  input_shift: float = 0.0, input_scale: float = 1.0, pathology_grid: int = 2,
-                 n_outcome_outputs: int = 1, refit_outcome: bool = False):
+                 n_outcome_outputs: int = 1, refit_outcome: bool = False,
+                 global_pooling: str = "avg", peritumoral_mm: float = 0.0):
         super().__init__()
         if depth < 2:
             raise ValueError(f"depth must be >= 2, got {depth}")
@@ -122,6 +131,11 @@ class MultiTaskWNet(nn.Module):
         self.pathology = (PathologyHead(widths[-1], base_width, n_pathology_outputs, norm, dropout,
                                         grid=pathology_grid, n_extra=n_location)
                           if n_pathology_outputs else None)
+        if global_pooling not in ("avg", "avg_max"):
+            raise ValueError(f"global_pooling must be 'avg' or 'avg_max', got {global_pooling!r}")
+        self.global_pooling = global_pooling
+        self.voxel_size = tuple(float(v) for v in voxel_size)
+        self.peritumoral_mm = float(peritumoral_mm) if segmentation else 0.0
         n_global = 0
         if outcome_features in ("both", "global"):
             n_global = widths[-1] + widths[-2]
@@ -129,9 +143,10 @@ class MultiTaskWNet(nn.Module):
                 n_global += widths[-2]
             elif depth > 2:
                 n_global += widths[-3]
+            n_global *= 2 if global_pooling == "avg_max" else 1
         tumor_channels = 0
         if outcome_features in ("both", "tumor"):
-            tumor_channels = 2 if segmentation else 1
+            tumor_channels = (3 if self.peritumoral_mm else 2) if segmentation else 1
         self.outcome = OutcomeHead(
             tumor_channels, n_global, base_width, norm, dropout,
             n_descriptors=0 if self.descriptors is None else self.descriptors.n_features,
@@ -247,14 +262,25 @@ class MultiTaskWNet(nn.Module):
                 scales.append((decoder[0], -2))
             elif self.depth > 2:
                 scales.append((encoded[-3], -3))
-            global_vector = torch.cat([
-                global_average_pool(_crop_to(f, self._extent(spatial, level)))
-                for f, level in scales], dim=1)
+            pooled = []
+            for f, level in scales:
+                real = _crop_to(f, self._extent(spatial, level))
+                pooled.append(global_average_pool(real))
+                if self.global_pooling == "avg_max":
+                    pooled.append(real.amax(dim=(2, 3, 4)))
+            global_vector = torch.cat(pooled, dim=1)
         tumor_input = None
         if self.outcome.tumor is not None:
             if self.segmentation is not None:
                 probability = torch.sigmoid(_crop_to(out["segmentation"], spatial))
-                tumor_input = torch.cat([x * probability, probability], dim=1)
+                channels = [x * probability, probability]
+                if self.peritumoral_mm:
+                    size = [max(1, 2 * round(self.peritumoral_mm / v) + 1)
+                            for v in self.voxel_size]
+                    grown = F.max_pool3d(probability, size, stride=1,
+                                         padding=[k // 2 for k in size])
+                    channels.append(x * (grown - probability).clamp(0.0, 1.0))
+                tumor_input = torch.cat(channels, dim=1)
             else:
                 tumor_input = x
         return self.outcome.features(tumor_input, global_vector, descriptors)

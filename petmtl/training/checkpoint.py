@@ -39,7 +39,8 @@ from .loop import LoopState
 RUN_KIND = "petmtl-run"
 RUN_VERSION = 1
 ARCHITECTURE = ("base_width", "depth", "tasks", "norm", "outcome_features",
-                "outcome_descriptors", "pathology_grid", "refit_outcome")
+                "outcome_descriptors", "pathology_grid", "refit_outcome", "global_pooling",
+                "peritumoral_mm")
 
 
 def cpu_copy(tree):

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn.model_selection import StratifiedKFold
-from torch import nn
 
 PENALTIES = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)
 
@@ -44,23 +44,23 @@ def _subset(targets: dict, index: np.ndarray) -> dict:
     return {k: v[torch.as_tensor(index)] for k, v in targets.items()}
 
 
-def _fit(z: torch.Tensor, targets: dict, loss_fn, n_outputs: int, penalty: float) -> nn.Linear:
-    linear = nn.Linear(z.shape[1], n_outputs).double()
-    nn.init.zeros_(linear.weight)
-    nn.init.zeros_(linear.bias)
-    optimizer = torch.optim.LBFGS(linear.parameters(), lr=1.0, max_iter=300,
-                                  tolerance_grad=1e-9, tolerance_change=1e-12,
-                                  line_search_fn="strong_wolfe")
+def _fit(z: torch.Tensor, targets: dict, loss_fn, n_outputs: int,
+         penalty: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias minimising ``loss_fn + penalty / 2 * ||weight||^2``, from zero."""
+    weight = torch.zeros(n_outputs, z.shape[1], dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(n_outputs, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=300, tolerance_grad=1e-9,
+                                  tolerance_change=1e-12, line_search_fn="strong_wolfe")
 
     def closure():
         optimizer.zero_grad()
-        loss = loss_fn(linear(z).float(), targets).double()
-        loss = loss + 0.5 * penalty * (linear.weight ** 2).sum()
+        loss = loss_fn(F.linear(z, weight, bias).float(), targets).double()
+        loss = loss + 0.5 * penalty * (weight**2).sum()
         loss.backward()
         return loss
 
     optimizer.step(closure)
-    return linear
+    return weight.detach(), bias.detach()
 
 
 def refit_linear(features: np.ndarray, targets: dict, loss_fn, *, n_outputs: int,
@@ -103,14 +103,13 @@ def refit_linear(features: np.ndarray, targets: dict, loss_fn, *, n_outputs: int
         folds = StratifiedKFold(splits, shuffle=True, random_state=random_state)
         held_out = []
         for train, test in folds.split(z, strata):
-            linear = _fit(z[train], _subset(targets, train), loss_fn, n_outputs, penalty)
-            with torch.no_grad():
-                held_out.append(float(loss_fn(linear(z[test]).float(), _subset(targets, test))))
+            weight, bias = _fit(z[train], _subset(targets, train), loss_fn, n_outputs, penalty)
+            held_out.append(float(loss_fn(F.linear(z[test], weight, bias).float(),
+                                          _subset(targets, test))))
         cv_losses.append(float(np.mean(held_out)))
     finite = [v if np.isfinite(v) else np.inf for v in cv_losses]
     best = penalties[int(np.argmin(finite))] if np.isfinite(min(finite)) else 1.0
-    linear = _fit(z, targets, loss_fn, n_outputs, best)
-    with torch.no_grad():  # fold the standardisation into the weights
-        weight = linear.weight / std
-        bias = linear.bias - (weight * mean).sum(1)
+    weight, bias = _fit(z, targets, loss_fn, n_outputs, best)
+    weight = weight / std  # fold the standardisation into the weights
+    bias = bias - (weight * mean).sum(1)
     return LinearRefit(weight.float(), bias.float(), float(best), cv_losses)
