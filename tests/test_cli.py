@@ -171,3 +171,28 @@ def test_console_script_runs_in_a_subprocess(workspace):
     bad = subprocess.run([*command, "evaluate", str(model), str(folder / "nope.csv")],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "nope.csv" in bad.stderr
+
+
+def test_a_time_and_event_manifest_trains_a_survival_model(tmp_path, capsys):
+    from petmtl import MultiTaskPETSurvival
+    from petmtl.datasets import make_pet_cohort, write_cohort
+
+    cohort = make_pet_cohort(10, shape=(16, 16, 16), spacing=8.0, outcome="survival",
+                             random_state=0)
+    manifest = write_cohort(cohort, tmp_path / "cohort")
+    model = tmp_path / "surv.pt"
+    assert main(["fit", str(manifest), "--model", str(model), *FAST]) == 0
+    assert "survival model written" in capsys.readouterr().out
+    assert isinstance(MultiTaskPETSurvival.load(model), MultiTaskPETSurvival)
+    out = tmp_path / "risks.csv"
+    assert main(["predict", str(model), str(manifest), "--out", str(out), "--horizons", "12",
+                 "24", "-q"]) == 0
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 10 and {"risk", "survival_12", "survival_24"} <= set(rows[0])
+    assert all(1 >= float(r["survival_12"]) >= float(r["survival_24"]) >= 0 for r in rows)
+    path = tmp_path / "metrics.json"
+    assert main(["evaluate", str(model), str(manifest), "--json", str(path), "-q"]) == 0
+    metrics = json.loads(path.read_text())
+    assert metrics["cindex_low"] <= metrics["cindex"] <= metrics["cindex_high"]
+    assert metrics["n_outcomes"] == 10 and "cindex" in capsys.readouterr().out
