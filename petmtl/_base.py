@@ -73,7 +73,7 @@ class MultiTaskPETBase(PersistenceMixin, PredictionMixin, TransformerMixin, Base
                  segmentation_prior=0.01, outcome_descriptors=True, global_pooling="avg",
                  peritumoral_mm=0.0, pathology_grid=2, refit_outcome=True, learning_rate=1e-3,
                  weight_decay=1e-4, batch_size=4, max_epochs=100, early_stopping=True,
-                 early_stopping_score="outcome", validation_fraction=0.2,
+                 early_stopping_score="loss", validation_fraction=0.2,
                  validation_stratify="outcome", n_iter_no_change=20, augment=True,
                  intensity_scale="auto", dice_smooth=1.0, seg_bce_weight=0.5,
                  volume_shape=None, device="auto", amp="auto", verbose=0, random_state=None,

@@ -222,7 +222,7 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
         -------
         ndarray
             Object array of :class:`~petmtl.survival.StepFunction` (n,), or floats
-            (n, len(unique_times_)).
+            (n, ``len(unique_times_)``).
         """
         hazard = self._cumulative_hazard(self._predict(X, ("outcome",))["outcome"])
         return hazard if return_array else _step_functions(self.unique_times_, hazard, 0.0)

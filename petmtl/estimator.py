@@ -115,11 +115,13 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         Hold out ``validation_fraction`` of the samples (stratified by outcome)
         and stop when ``early_stopping_score`` has not improved for
         ``n_iter_no_change`` epochs, restoring the weights of its best epoch.
-    early_stopping_score : {"outcome", "loss", "auc"}, default="outcome"
+    early_stopping_score : {"loss", "outcome", "auc"}, default="loss"
         What early stopping and best-weight restoring watch on the held-out samples:
-        the outcome loss, the weighted total loss of all tasks (the paper; at
-        ``lam=0.3`` it is 70 % auxiliary tasks, so it keeps the best *segmentation*
-        epoch), or the outcome AUC.
+        the weighted total loss of all tasks (the paper), the outcome loss alone, or
+        the outcome AUC. On 24 held-out patients the outcome alone is noisy and stops
+        the auxiliary tasks early (measured on one fold of the synthetic cohort: Dice
+        0.77 and pathology accuracy 0.54 against 0.89 and 1.00 with the total loss);
+        with ``refit_outcome`` the final outcome model is chosen on the outcome anyway.
     validation_fraction : float in (0, 1), default=0.2
         Fraction of the samples held out for early stopping (rounded down).
     validation_stratify : {"outcome", "pathology", "joint"}, default="outcome"

@@ -155,3 +155,17 @@ def test_segmentation_starts_near_the_tumour_prior():
     with torch.no_grad():
         p = torch.sigmoid(net(torch.randn(2, 1, 16, 16, 16))["segmentation"])
     assert p.mean().item() < 0.05
+
+
+def test_descriptors_of_volumes_smaller_than_their_kernels():
+    """Regression: the 10 mm peak and 20 mm ring kernels exceeded a 1 x 2 x 1 volume."""
+    from petmtl.network.descriptors import PETDescriptors
+
+    descriptors = PETDescriptors(voxel_size=(2.0, 2.0, 2.0))
+    suv = torch.rand(2, 1, 1, 2, 1)
+    values = descriptors(suv, torch.rand(2, 1, 1, 2, 1))
+    assert values.shape == (2, descriptors.n_features)
+    assert torch.isfinite(values).all()
+    # the peak of a one-voxel-wide volume is the average over what exists of 10 mm
+    assert torch.allclose(descriptors(suv[:, :, :, :1], torch.ones(2, 1, 1, 1, 1))[:, 3],
+                          suv[:, 0, 0, 0, 0])

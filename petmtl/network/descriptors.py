@@ -112,8 +112,10 @@ class PETDescriptors(nn.Module):
         """Number of descriptors."""
         return len(self.names)
 
-    def _kernel(self, mm: float) -> list[int]:
-        return [max(1, 2 * round(mm / (2 * s)) + 1) for s in self.voxel_size]
+    def _kernel(self, mm: float, shape) -> list[int]:
+        # Odd sizes keep the output on the input grid; pooling needs them within the volume.
+        return [max(1, min(2 * round(mm / (2 * s)) + 1, 2 * ((n - 1) // 2) + 1))
+                for s, n in zip(self.voxel_size, shape)]
 
     def forward(self, suv: torch.Tensor, probability: torch.Tensor | None = None
                 ) -> torch.Tensor:
@@ -124,7 +126,7 @@ class PETDescriptors(nn.Module):
         if self.tumour:
             p = probability.float()
             parts += self._tumour(suv, p, voxel_ml)
-            ring_size = self._kernel(2 * self.ring_mm)
+            ring_size = self._kernel(2 * self.ring_mm, suv.shape[2:])
             grown = F.max_pool3d(p, ring_size, stride=1, padding=[k // 2 for k in ring_size])
             ring = (grown - p).clamp(0.0, 1.0)
             parts += [_weighted_mean(suv, ring), (suv * ring).amax((2, 3, 4))]
@@ -136,7 +138,7 @@ class PETDescriptors(nn.Module):
         mass = p.sum((2, 3, 4))
         mtv = mass * voxel_ml
         mean = _weighted_mean(suv, p)
-        peak_size = self._kernel(10.0)
+        peak_size = self._kernel(10.0, suv.shape[2:])
         local = F.avg_pool3d(suv, peak_size, stride=1, padding=[k // 2 for k in peak_size],
                              count_include_pad=False)
         var = _weighted_mean((suv - mean[..., None, None, None]) ** 2, p)
