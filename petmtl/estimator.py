@@ -15,7 +15,7 @@ from ._params import CLASS_WEIGHT
 PAPER_PARAMS = {
     "base_width": 64, "depth": 5, "norm": None, "segmentation_prior": None,
     "outcome_descriptors": False, "refit_outcome": False, "class_weight": None,
-    "early_stopping_score": "loss",
+    "early_stopping_score": "loss", "pathology_grid": 4,
     "learning_rate": 1e-4, "weight_decay": 0.0, "batch_size": 4, "seg_bce_weight": 0.0,
     "augment": False, "intensity_scale": None, "max_epochs": 1500, "n_iter_no_change": 70,
     "dropout": 0.5, "lam": 0.3, "validation_stratify": "pathology", "spacing": 2.0,
@@ -24,12 +24,13 @@ PAPER_PARAMS = {
 """The paper's configuration: ``MultiTaskPETEstimator(**PAPER_PARAMS)``.
 
 Base width 64 and depth 5 (64 to 1024 feature maps), no normalisation, PyTorch's default
-initialisation of the segmentation output, T4 on deep features only (no PET descriptors),
-unweighted classes, early stopping on the total loss, Adam (no weight decay) at 1e-4 with a batch
-of 4, the plain Dice loss, no augmentation, raw SUV input, 1500 epochs with a patience of
-70, dropout 0.5, lambda 0.3, a validation split stratified by pathology (the paper's 20
-lung + 20 oesophageal patients of 155 are ``validation_fraction=40 / 155``) and, for NIfTI
-input, nearest-neighbour resampling to 2 mm. What remains different from the paper is
+initialisation of the segmentation output, T3 flattening a 4 x 4 x 4 map (the paper's
+flatten for 128^3 input), T4 on deep features only (no PET descriptors), unweighted
+classes, early stopping on the total loss, Adam (no weight decay) at 1e-4 with a batch of
+4, the plain Dice loss, no augmentation, raw SUV input, 1500 epochs with a patience of 70,
+dropout 0.5, lambda 0.3, a validation split stratified by pathology (the paper's 20 lung +
+20 oesophageal patients of 155 are ``validation_fraction=40 / 155``) and, for NIfTI input,
+nearest-neighbour resampling to 2 mm. What remains different from the paper is
 listed in the user guide ("Defaults and the paper").
 """
 

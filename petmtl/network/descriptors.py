@@ -115,7 +115,7 @@ class PETDescriptors(nn.Module):
     def _kernel(self, mm: float, shape) -> list[int]:
         # Odd sizes keep the output on the input grid; pooling needs them within the volume.
         return [max(1, min(2 * round(mm / (2 * s)) + 1, 2 * ((n - 1) // 2) + 1))
-                for s, n in zip(self.voxel_size, shape)]
+                for s, n in zip(self.voxel_size, shape, strict=True)]
 
     def forward(self, suv: torch.Tensor, probability: torch.Tensor | None = None
                 ) -> torch.Tensor:
