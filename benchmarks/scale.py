@@ -24,7 +24,8 @@ Sections (each in fresh subprocesses; ``--sections`` picks some):
 Usage::
 
     python benchmarks/scale.py --out benchmarks/out --old /path/to/old/checkout
-    torchrun --nproc_per_node=N benchmarks/scale.py --sections ddp-worker ...  # internal
+    torchrun --nproc_per_node=N benchmarks/scale.py --sections ddp-worker \
+        --batch GLOBAL_BATCH [--size 96 --n-samples 160 --base-width 16]  # one fit, N ranks
 
 Results: a table on stdout and ``<out>/scale.json``.
 """
@@ -71,8 +72,9 @@ def _ddp_worker(args) -> None:
     from petmtl.datasets import make_pet_cohort
 
     torch.set_num_threads(args.threads)
-    cohort = make_pet_cohort(48, shape=(48, 48, 48), spacing=4.0, random_state=0)
-    params = {**DDP_PARAMS, "batch_size": args.batch}
+    cohort = make_pet_cohort(args.n_samples, shape=(args.size,) * 3, spacing=4.0,
+                             random_state=0)
+    params = {**DDP_PARAMS, "batch_size": args.batch, "base_width": args.base_width}
     est = MultiTaskPETEstimator(**params)
     start = time.perf_counter()
     est.fit(cohort.X, cohort.y, masks=cohort.masks, pathology=cohort.pathology)
@@ -80,8 +82,12 @@ def _ddp_worker(args) -> None:
     rank = int(os.environ.get("RANK", 0))
     if rank == 0:
         epochs = [r["duration"] for r in est.history_]
-        print(json.dumps({"fit_seconds": total, "epoch_seconds": epochs,
-                          "samples_per_epoch": len(cohort.X) - len(cohort.X) // 5}))
+        samples = len(cohort.X) - len(cohort.X) // 5
+        print(json.dumps({"world_size": int(os.environ.get("WORLD_SIZE", 1)),
+                          "device": str(est.device_), "global_batch": args.batch,
+                          "fit_seconds": total, "epoch_seconds": epochs,
+                          "samples_per_epoch": samples,
+                          "samples_per_second": samples / float(np.median(epochs))}))
 
 
 def section_ddp(args) -> dict:
@@ -245,6 +251,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--n-files", type=int, default=120)
     parser.add_argument("--rss-only", action="store_true")
+    parser.add_argument("--size", type=int, default=48, help="ddp: cube side (4 mm voxels)")
+    parser.add_argument("--n-samples", type=int, default=48, help="ddp: cohort size")
+    parser.add_argument("--base-width", type=int, default=8, help="ddp: network width")
     args = parser.parse_args(argv)
     if args.sections in WORKERS:
         return WORKERS[args.sections](args)

@@ -29,7 +29,7 @@ from ._input import (
     take,
     training_loaders,
 )
-from ._params import validate_params
+from ._params import flip_axes, validate_params
 from ._persistence import PersistenceMixin
 from ._prediction import PredictionMixin
 from ._runtime import (
@@ -286,7 +286,7 @@ class MultiTaskPETBase(PersistenceMixin, PredictionMixin, TransformerMixin, Base
         monitor, sign = self._monitors[self.early_stopping_score]
         setup = training.TrainingSetup(
             weights=self.task_weights_, max_epochs=self.max_epochs,
-            n_iter_no_change=self.n_iter_no_change, augment=self.augment,
+            n_iter_no_change=self.n_iter_no_change, augment=flip_axes(self.augment),
             dice_smooth=self.dice_smooth, seg_bce_weight=self.seg_bce_weight,
             verbose=self.verbose, generator=generator, volume_shape=self.volume_shape_,
             memory_settings=self._memory_settings(), monitor=monitor, monitor_sign=sign,

@@ -59,7 +59,11 @@ PARAMETER_CONSTRAINTS = {
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     "validation_stratify": [Options(*VALIDATION_STRATA)],
     "n_iter_no_change": [Interval(Integral, 1, None)],
-    "augment": [Boolean()],
+    "augment": [Boolean(), Satisfies(
+        lambda v: (isinstance(v, (tuple, list)) and len(set(v)) == len(v)
+                   and all(isinstance(a, int) and not isinstance(a, bool) and 0 <= a <= 2
+                           for a in v)),
+        "a tuple of distinct axes among 0, 1, 2")],
     "intensity_scale": [Options("auto", None), _positive(Real)],
     "dice_smooth": [_positive(Real)],
     "seg_bce_weight": [Interval(Real, 0, None)],
@@ -133,3 +137,12 @@ def _check_paths(params: dict) -> None:
         if not os.path.isdir(folder):
             raise ValueError(f"checkpoint_path={os.fspath(path)!r}: folder {folder!r} "
                              "does not exist")
+
+
+def flip_axes(augment) -> tuple[int, ...]:
+    """Axes flipped at random while training: True is the left-right axis (0) of RAS+
+    volumes, the one mirror that keeps anatomy (and locations such as lung vs oesophagus)
+    plausible; a tuple names the axes."""
+    if augment is True:
+        return (0,)
+    return tuple(sorted(augment)) if augment else ()

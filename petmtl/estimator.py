@@ -132,8 +132,14 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         pathology task.
     n_iter_no_change : int, default=20
         Early-stopping patience (paper: 70).
-    augment : bool, default=True
-        Random flips along the three axes while training.
+    augment : bool or tuple of int, default=True
+        Random flips while training, each with probability 1/2 per sample. True flips the
+        left-right axis (axis 0 of RAS+ volumes, as NIfTI input and
+        :func:`~petmtl.datasets.make_pet_cohort` give them): a mirror image is still a
+        plausible patient, while flipping head and feet or front and back is not, and
+        makes a pathology defined by location (lung vs oesophagus, upper vs lower)
+        unlearnable. A tuple names the axes to flip, e.g. ``(0, 1, 2)`` (all three,
+        petmtl 0.1's ``True``); False flips nothing.
     intensity_scale : "auto", float or None, default="auto"
         Input scaling: "auto" standardises with the training voxels' mean and
         standard deviation; a number divides the SUV by it; None feeds raw values.

@@ -311,3 +311,10 @@ def test_a_pickled_fitted_estimator_carries_its_weights_once(blobs):
     assert len(pickle.dumps(est)) <= 1.15 * weights.tell()
     warm = clone(est).set_params(warm_start=True).fit(X, y, masks=masks, pathology=pathology)
     assert len(pickle.dumps(warm)) > 2 * weights.tell()  # the optimizer state, to continue
+
+
+@pytest.mark.parametrize("augment", [(0, 0), (3,), (1.0,), "lr"])
+def test_augment_axes_are_checked(augment):
+    X, y = np.ones((4, 8, 8, 8), np.float32), np.array([0, 1, 0, 1])
+    with pytest.raises((ValueError, TypeError), match="augment must be a bool or a tuple"):
+        MultiTaskPETEstimator(tasks=(), outcome_features="global", augment=augment).fit(X, y)

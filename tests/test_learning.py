@@ -19,3 +19,17 @@ def test_learns_outcome_and_segmentation_on_held_out_volumes():
     assert auc >= 0.9, auc
     assert dice >= 0.7, dice
     assert np.mean(est.predict(X[test]) == y[test]) >= 0.8
+
+
+def test_pathology_defined_by_location_is_learnt():
+    """Regression: flips along every axis made "upper" and "lower" the same picture.
+
+    The blob's half decides the pathology along axis 2, the inferior-superior axis of
+    RAS+ volumes; the default augmentation only mirrors left and right (axis 0).
+    """
+    X, y, masks, pathology = make_blob_volumes(n_samples=72, size=16, seed=2)
+    X, masks = X.transpose(0, 3, 2, 1), masks.transpose(0, 3, 2, 1)
+    train, test = slice(0, 48), slice(48, None)
+    est = MultiTaskPETEstimator(base_width=4, depth=3, max_epochs=20, random_state=0)
+    est.fit(X[train], y[train], masks=masks[train], pathology=pathology[train])
+    assert np.mean(est.predict_pathology(X[test]) == pathology[test]) >= 0.9

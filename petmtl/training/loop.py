@@ -32,8 +32,9 @@ class TrainingSetup:
     max_epochs : int
     n_iter_no_change : int
         Patience of early stopping, in epochs without a better validation loss.
-    augment : bool
-        Random flips along the three axes during training.
+    augment : tuple of int
+        Spatial axes (0, 1, 2) flipped at random during training, each with probability
+        1/2 and independently per sample; () for none.
     dice_smooth, seg_bce_weight : float
         See :func:`petmtl.losses.segmentation_loss`.
     verbose : int
@@ -58,7 +59,7 @@ class TrainingSetup:
     weights: Mapping[str, float]
     max_epochs: int
     n_iter_no_change: int
-    augment: bool = False
+    augment: tuple = ()
     dice_smooth: float = 1.0
     seg_bce_weight: float = 0.0
     verbose: int = 0
@@ -71,10 +72,10 @@ class TrainingSetup:
     group: ProcessGroup = field(default_factory=ProcessGroup)
 
 
-def _augment(batch: dict, generator: torch.Generator) -> dict:
+def _augment(batch: dict, generator: torch.Generator, axes: tuple) -> dict:
     flips = torch.rand(len(batch["image"]), 3, generator=generator) < 0.5
     for i, sample_flips in enumerate(flips):
-        dims = [d for d, flip in zip((1, 2, 3), sample_flips.tolist(), strict=True) if flip]
+        dims = [1 + axis for axis in axes if sample_flips[axis]]
         if dims:
             for name in ("image", "mask"):
                 if name in batch:
@@ -147,7 +148,7 @@ def train_epoch(forward: Forward, loader, optimizer: torch.optim.Optimizer,
     for batch in loader:
         batch = forward.prepare_batch(batch)
         if setup.augment:
-            batch = _augment(batch, setup.generator)
+            batch = _augment(batch, setup.generator, setup.augment)
         outputs, loss, terms = _loss(forward, batch, setup, epoch=epoch, phase="training")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
