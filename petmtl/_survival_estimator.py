@@ -17,7 +17,7 @@ from ._survival_losses import (
     logistic_hazard_risk,
     make_time_bins,
 )
-from ._survival_metrics import concordance_index_censored
+from ._survival_metrics import harrell_score
 from ._survival_y import check_survival_y, make_survival_y
 from .survival import BreslowEstimator, StepFunction
 
@@ -205,9 +205,7 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
         -------
         float
         """
-        event, time, labelled = check_survival_y(y, name="y")
-        return float(concordance_index_censored(event[labelled], time[labelled],
-                                                self.predict(X)[labelled])[0])
+        return harrell_score(y, self.predict(X))
 
     def predict_cumulative_hazard_function(self, X, return_array: bool = False):
         """Cumulative hazard ``H(t | x)`` of each volume.

@@ -136,6 +136,18 @@ def concordance_index_censored(event, time, estimate, tied_tol: float = 1e-8):
     return _concordance(event, time, estimate, np.ones(len(time)), tied_tol)
 
 
+def harrell_score(y, estimate) -> float:
+    """Harrell's C of ``estimate`` on the samples of ``y`` whose outcome is known.
+
+    The ``score`` of survival estimators: ``y`` a structured (event, time) array, samples
+    with an unknown outcome (NaN time) left out.
+    """
+    event, time, labelled = check_survival_y(y, name="y")
+    estimate = _check_estimate(estimate, len(time))
+    return float(concordance_index_censored(event[labelled], time[labelled],
+                                            estimate[labelled])[0])
+
+
 def concordance_index_ipcw(survival_train, survival_test, estimate, tau: float | None = None,
                            tied_tol: float = 1e-8):
     """Uno's concordance index, with inverse probability of censoring weights.

@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._constraints import Interval, Options, check_params
 from ._survival_losses import cox_ph_loss
-from ._survival_metrics import concordance_index_censored
+from ._survival_metrics import harrell_score
 from ._survival_y import check_survival_y
 from .pet import suv_stats
 
@@ -163,6 +163,4 @@ class CoxRegression(BaseEstimator):
         -------
         float
         """
-        event, time, labelled = check_survival_y(y, name="y")
-        return float(concordance_index_censored(event[labelled], time[labelled],
-                                                self.predict(X)[labelled])[0])
+        return harrell_score(y, self.predict(X))
