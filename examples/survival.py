@@ -5,8 +5,8 @@ Survival outcomes: multi-task vs single-task vs a radiomics Cox model
 Time-to-event outcomes (overall or progression-free survival, with censored patients) are
 the usual question in PET oncology. On a synthetic survival cohort
 (:func:`petmtl.datasets.make_pet_cohort` with ``outcome="survival"``: Weibull event times
-from the same latent risk as the binary outcome, 35 % censored) this example compares, on
-the same stratified folds:
+from the same latent risk as the binary outcome, about a third censored) this example
+compares, on the same stratified folds:
 
 * **multi-task survival**: :class:`petmtl.MultiTaskPETSurvival` with all four tasks and a
   Cox T4 (risk-set memory, then the penalised linear refit of T4);
@@ -21,8 +21,8 @@ of the patients each model puts in the lower and higher half of risk, with the l
 p-value.
 
 Run ``python examples/survival.py --out results``: 120 patients of 32^3 voxels (6 mm),
-5 folds, networks of base width 8 and depth 3 for 20 epochs, about 15-25 minutes on two
-CPU cores. ``--quick`` runs in seconds. Writes ``survival.json`` and ``survival.png``.
+5 folds, networks of base width 8 and depth 3 for 20 epochs, about 11 minutes on two
+quiet CPU cores. ``--quick`` runs in seconds. Writes ``survival.json`` and ``survival.png``.
 """
 
 from __future__ import annotations
