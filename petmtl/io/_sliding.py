@@ -26,18 +26,22 @@ def _starts(size: int, window: int, step: int) -> list[int]:
     return starts
 
 
-def _weights(window: tuple[int, int, int], blend: str) -> np.ndarray:
+def _axis_weights(n: int, blend: str) -> np.ndarray:
+    """One axis of the separable window weight (centre 1)."""
     if blend == "constant":
-        return np.ones(window, dtype=np.float32)
-    w = np.ones((), dtype=np.float64)
-    for n in window:
-        x = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
-        sigma = n / 8.0
-        g = np.exp(-0.5 * (x / sigma) ** 2)
-        w = np.multiply.outer(w, g)
-    w /= w.max()
+        return np.ones(n, dtype=np.float64)
+    x = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
+    g = np.exp(-0.5 * (x / (n / 8.0)) ** 2)
     # keep the window borders from vanishing (where a voxel is covered by one window only)
-    return np.maximum(w, 1e-3).astype(np.float32)
+    return np.maximum(g / g.max(), 1e-3)
+
+
+def _axis_norm(size: int, starts: list, weights: np.ndarray) -> np.ndarray:
+    """Sum over the windows along one axis of their weight at each voxel."""
+    norm = np.zeros(size, dtype=np.float64)
+    for start in starts:
+        norm[start : start + len(weights)] += weights
+    return norm
 
 
 def sliding_window_predict(
@@ -54,9 +58,11 @@ def sliding_window_predict(
     Windows of ``window`` voxels are placed every ``window * (1 - overlap)`` voxels along each
     axis, the last one flush with the volume's end, so every voxel is covered. Sides shorter
     than the window are zero-padded at the end (and the padding is cut off again). Each
-    window's prediction is weighted by a Gaussian (sigma = window / 8, centre weight 1, floor
-    1e-3) or a constant, and the weighted average is returned. Memory: two float32 arrays of
-    the (padded) volume's size plus one batch of windows.
+    window's prediction is weighted by a product of one Gaussian per axis (sigma = window /
+    8, centre weight 1, floor 1e-3 per axis) or a constant, and the weighted average is
+    returned. The windows form a grid and the weight is separable, so the sum of weights
+    at each voxel is a product of three 1-D sums: memory is one float32 array of the
+    (padded) volume's size plus one batch of windows.
 
     Parameters
     ----------
@@ -95,9 +101,9 @@ def sliding_window_predict(
     grids = [_starts(s, w, st) for s, w, st in zip(padded_shape, window, steps, strict=True)]
     positions = [(i, j, k) for i in grids[0] for j in grids[1] for k in grids[2]]
 
-    weight = _weights(window, blend)
+    axis_weights = [_axis_weights(w, blend) for w in window]
+    weight = np.einsum("i,j,k->ijk", *axis_weights).astype(np.float32)
     acc = np.zeros(padded_shape, dtype=np.float32)
-    norm = np.zeros(padded_shape, dtype=np.float32)
     for b0 in range(0, len(positions), batch_size):
         chunk = positions[b0 : b0 + batch_size]
         slices = [tuple(slice(p, p + w) for p, w in zip(pos, window, strict=True)) for pos in chunk]
@@ -110,8 +116,11 @@ def sliding_window_predict(
             )
         for sl, p in zip(slices, pred, strict=True):
             acc[sl] += weight * p
-            norm[sl] += weight
     out = acc
-    np.divide(acc, norm, out=out)
+    for axis, (size, starts, weights) in enumerate(zip(padded_shape, grids, axis_weights,
+                                                       strict=True)):
+        shape = [1, 1, 1]
+        shape[axis] = size
+        out /= _axis_norm(size, starts, weights).astype(np.float32).reshape(shape)
     return out[tuple(slice(0, s) for s in orig_shape)].copy() if padded_shape != orig_shape \
         else out
