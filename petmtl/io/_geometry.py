@@ -10,6 +10,7 @@ import numpy as np
 from nibabel.orientations import inv_ornt_aff
 from scipy import ndimage
 
+from .._runtime import release_heap
 from ._resample import (
     _as_order,
     _as_shape,
@@ -238,8 +239,11 @@ def prepare_volume(
     mask = None
     if mask_path is not None:
         mask = load_mask(mask_path, reference=pet, atol=atol, label=label, binarize=binarize)
-    return prepare_loaded_volume(pet, mask, spacing=spacing, shape=shape, center=center,
-                                 interpolation=interpolation, body_threshold=body_threshold)
+    result = prepare_loaded_volume(pet, mask, spacing=spacing, shape=shape, center=center,
+                                   interpolation=interpolation, body_threshold=body_threshold)
+    del pet, mask
+    release_heap()  # the decoded file and the resampling buffers are freed here
+    return result
 
 
 def prepare_loaded_volume(
