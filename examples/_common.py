@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 
 
-def make_parser(doc: str) -> argparse.ArgumentParser:
-    """Parser with the options every example shares: --out, --quick, --random-state."""
+def make_parser(doc: str, *, cohort_size: bool = False) -> argparse.ArgumentParser:
+    """Parser with the options every example shares: --out, --quick, --random-state,
+    --threads; with ``cohort_size`` also --n-samples and --epochs (None: the example's
+    own full or quick value)."""
     # sphinx-gallery runs the examples without their module docstring
     lines = [line for line in (doc or "").strip().splitlines() if line.strip()]
     parser = argparse.ArgumentParser(description=lines[0] if lines else None)
@@ -25,6 +27,9 @@ def make_parser(doc: str) -> argparse.ArgumentParser:
     parser.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's choice)")
+    if cohort_size:
+        parser.add_argument("--n-samples", type=int, default=None, help="cohort size")
+        parser.add_argument("--epochs", type=int, default=None, help="training epochs")
     return parser
 
 

@@ -44,9 +44,7 @@ from petmtl.pet import peritumoral_region  # noqa: E402
 
 def main(argv=None) -> list[dict]:
     """Fit, explain a held-out patient at every scale; return the heat statistics."""
-    parser = make_parser(__doc__)
-    parser.add_argument("--n-samples", type=int, default=None)
-    parser.add_argument("--epochs", type=int, default=None)
+    parser = make_parser(__doc__, cohort_size=True)
     args = parser.parse_args(argv)
     out = setup(args)
     quick = args.quick

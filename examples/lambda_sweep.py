@@ -37,9 +37,7 @@ SCORING = {"auc": "roc_auc", "accuracy": "accuracy", "dice": dice_scorer}
 
 def main(argv=None) -> list[dict]:
     """Run the sweep; return one row per lambda (mean and std of each score)."""
-    parser = make_parser(__doc__)
-    parser.add_argument("--n-samples", type=int, default=None)
-    parser.add_argument("--epochs", type=int, default=None)
+    parser = make_parser(__doc__, cohort_size=True)
     args = parser.parse_args(argv)
     out = setup(args)
     quick = args.quick

@@ -67,9 +67,7 @@ def out_of_fold_risk(model, cohort, features, splits) -> tuple[np.ndarray, float
 
 def main(argv=None) -> list[dict]:
     """Run the comparison; return one row per model."""
-    parser = make_parser(__doc__)
-    parser.add_argument("--n-samples", type=int, default=None)
-    parser.add_argument("--epochs", type=int, default=None)
+    parser = make_parser(__doc__, cohort_size=True)
     args = parser.parse_args(argv)
     out = setup(args)
     quick = args.quick

@@ -65,9 +65,7 @@ def describe(flags, features) -> dict:
 
 def main(argv=None) -> list[dict]:
     """Run the ablation; return one row per configuration."""
-    parser = make_parser(__doc__)
-    parser.add_argument("--n-samples", type=int, default=None)
-    parser.add_argument("--epochs", type=int, default=None)
+    parser = make_parser(__doc__, cohort_size=True)
     parser.add_argument("--folds", type=int, default=None)
     args = parser.parse_args(argv)
     out = setup(args)
