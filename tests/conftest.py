@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -44,3 +45,12 @@ def blobs():
 @pytest.fixture
 def tiny_params():
     return dict(TINY)
+
+
+def wait_for_file(path: Path, proc, timeout: float) -> None:
+    """Wait until ``path`` exists while the subprocess ``proc`` keeps running."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()[1].decode()[-3000:]
+        assert time.monotonic() < deadline, f"{path.name} not written in time"
+        time.sleep(0.05)

@@ -14,6 +14,8 @@ import torch
 
 from petmtl.serialization import read_checkpoint
 
+from .conftest import wait_for_file
+
 HELPER = Path(__file__).resolve().parent / "_distributed_fit.py"
 ROOT = HELPER.parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -75,11 +77,7 @@ def test_a_killed_distributed_run_resumes_from_its_checkpoint(single, tmp_path, 
     checkpoint = tmp_path / "run.ckpt"
     proc = launch(tmp_path, n, str(checkpoint), "slow", wait=False)
     try:
-        deadline = time.monotonic() + 300
-        while not checkpoint.exists():
-            assert proc.poll() is None, proc.communicate()[1].decode()[-3000:]
-            assert time.monotonic() < deadline, "no checkpoint written in time"
-            time.sleep(0.05)
+        wait_for_file(checkpoint, proc, timeout=300)
         time.sleep(0.5)  # inside the next epoch: every training batch sleeps
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)

@@ -29,7 +29,7 @@ from petmtl.exceptions import (
 from petmtl.network import MultiTaskWNet
 from petmtl.serialization import FORMAT_VERSION, read_checkpoint
 
-from .conftest import make_blob_volumes
+from .conftest import make_blob_volumes, wait_for_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(base_width=2, depth=2, batch_size=4, random_state=0, max_epochs=3)
@@ -285,11 +285,7 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     proc = subprocess.Popen([sys.executable, str(HELPER), str(path)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 120
-        while not path.exists():
-            assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
-            assert time.monotonic() < deadline, "no checkpoint written in time"
-            time.sleep(0.05)
+        wait_for_file(path, proc, timeout=120)
         time.sleep(0.3)  # well inside a later epoch (every batch sleeps)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
