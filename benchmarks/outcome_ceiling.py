@@ -31,9 +31,10 @@ import warnings
 import numpy as np
 import torch
 from scipy import ndimage
-from sklearn.linear_model import LogisticRegressionCV, RidgeCV
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -51,14 +52,17 @@ GROUPS = {
     "all nine": None,
 }
 SHELLS_MM = (0, 4, 8, 12, 20, 30)
+PENALTIES = np.logspace(-4, 4, 10)  # inverse L2 strengths tried by the inner CV
 LOGGED = ("tumour_volume_ml", "tumour_uptake_suv", "marrow_suv", "liver_suv")
 
 
 def image_measures(volume: np.ndarray, mask: np.ndarray, spacing: float) -> np.ndarray:
     """Shell mean SUVs around the mask and counts of distant focal hot spots."""
     distance = ndimage.distance_transform_edt(~mask.astype(bool), sampling=spacing)
-    shells = [volume[(distance > a) & (distance <= b)].mean()
-              for a, b in zip(SHELLS_MM[:-1], SHELLS_MM[1:], strict=True)]
+    shells = []
+    for inner, outer in zip(SHELLS_MM[:-1], SHELLS_MM[1:], strict=True):
+        shell = volume[(distance > inner) & (distance <= outer)]
+        shells.append(shell.mean() if shell.size else np.nan)  # imputed by the models
     window = max(3, 2 * round(28 / (2 * spacing)) + 1)
     excess = volume - ndimage.uniform_filter(volume, window, mode="nearest")
     peaks = volume == ndimage.maximum_filter(volume, max(3, 2 * round(6 / spacing) + 1))
@@ -79,8 +83,10 @@ def one_cohort(seed: int, n: int, shape: int, spacing: float) -> dict:
     for name in LOGGED:
         hidden[:, names.index(name)] = np.log(hidden[:, names.index(name)])
     y, folds = cohort.y, StratifiedKFold(5, shuffle=True, random_state=0)
-    logistic = make_pipeline(StandardScaler(), LogisticRegressionCV(
-        Cs=10, cv=5, max_iter=5000, scoring="neg_log_loss"))
+    logistic = GridSearchCV(  # L2 penalty chosen by inner 5-fold CV
+        make_pipeline(SimpleImputer(keep_empty_features=True), StandardScaler(),
+                      LogisticRegression(max_iter=5000)),
+        {"logisticregression__C": PENALTIES}, scoring="neg_log_loss", cv=5)
     row = {"true logit (no fit)": float(roc_auc_score(y, cohort.logit)),
            "radiomics (4 features)": pooled_auc(
                radiomics_classifier(), radiomic_features(cohort.X, cohort.masks, spacing), y,
@@ -97,7 +103,8 @@ def one_cohort(seed: int, n: int, shape: int, spacing: float) -> dict:
     measures = np.c_[descriptors, [image_measures(v, m, spacing)
                                    for v, m in zip(cohort.X, cohort.masks, strict=True)]]
     row["image measures (29)"] = pooled_auc(logistic, measures, y, folds)
-    ridge = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 3, 12)))
+    ridge = make_pipeline(SimpleImputer(keep_empty_features=True), StandardScaler(),
+                          RidgeCV(alphas=np.logspace(-2, 3, 12)))
     visible = {}
     for j, name in enumerate(names):
         recovered = cross_val_predict(ridge, measures, hidden[:, j],
