@@ -17,7 +17,7 @@ petmtl's or a radiomics pipeline, can reach on the outcome protocol of ``outcome
 
 Folds are ``StratifiedKFold(5, shuffle=True, random_state=0)``, as seed 0 of ``outcome.py``.
 
-Command (from the repository root; about a minute per cohort at 4 mm on 2 cores)::
+Commands (from the repository root; 4 mm: about 20 s per cohort, 2 mm: about 3 min)::
 
     python benchmarks/outcome_ceiling.py                       # cohorts 0-3, 48^3 at 4 mm
     python benchmarks/outcome_ceiling.py --spacing 2 --shape 96 --cohort-seeds 0
