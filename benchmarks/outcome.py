@@ -80,7 +80,6 @@ from sklearn.model_selection import StratifiedKFold
 
 import petmtl
 from petmtl import MultiTaskPETEstimator
-from petmtl._params import validate_params
 from petmtl.baselines import RADIOMIC_FEATURES, radiomic_features, radiomics_classifier
 from petmtl.datasets import make_pet_cohort
 from petmtl.io import load_mask, prepare_volume, read_manifest
@@ -218,7 +217,7 @@ def build_model(name: str, seed: int, args):
             est.set_params(input_shape=(args.shape,) * 3, crop_center=args.crop_center)
     est.set_params(**args.overrides.get(name, {}))
     if isinstance(est, MultiTaskPETEstimator):
-        validate_params(est.get_params())  # a bad --set fails now, not at the first fit
+        est._validate_params()  # a bad --set fails now, not at the first fit
     return est
 
 

@@ -95,7 +95,7 @@ def main(argv=None) -> list[dict]:
                                           n_resamples=200 if quick else 2000,
                                           random_state=args.random_state)
         high_risk = risk > np.median(risk)
-        _, p = logrank_test(times, event, high_risk.astype(int))
+        _, p = logrank_test(event, times, high_risk.astype(int))
         rows.append({"model": name, "cindex": c, "ci_low": low, "ci_high": high,
                      "logrank_p": p, "seconds": round(seconds, 1)})
         risks[name] = risk
@@ -119,9 +119,9 @@ def _plot(risks: dict, times, event, path: Path) -> None:
         high = risk > np.median(risk)
         for group, label, colour in ((~high, "lower risk half", "tab:blue"),
                                      (high, "higher risk half", "tab:red")):
-            t, s = kaplan_meier(times[group], event[group])
+            t, s = kaplan_meier(event[group], times[group])
             ax.step(np.r_[0.0, t], np.r_[1.0, s], where="post", color=colour, label=label)
-        _, p = logrank_test(times, event, high.astype(int))
+        _, p = logrank_test(event, times, high.astype(int))
         ax.set(title=f"{name.split(' (')[0]}\nlog-rank p = {p:.3g}", xlabel="months",
                ylim=(0, 1.02))
         ax.legend(loc="lower left")

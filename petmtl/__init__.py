@@ -4,8 +4,8 @@ The multi-task W-Net of Amyar et al. as scikit-learn estimators: a binary outcom
 (:class:`MultiTaskPETEstimator`) and time-to-event outcomes (:class:`MultiTaskPETSurvival`).
 """
 
-from ._survival_estimator import MultiTaskPETSurvival
 from .estimator import PAPER_PARAMS, MultiTaskPETEstimator
+from .survival.estimator import MultiTaskPETSurvival
 
 __version__ = "0.1.0"
 __all__ = ["PAPER_PARAMS", "MultiTaskPETEstimator", "MultiTaskPETSurvival", "__version__"]

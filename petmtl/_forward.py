@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from ._input import PathVolumes, iterate_files, prediction_loader
-from .io import sliding_window_predict
+from ._runtime import resolve_memory_format
+from .io import DEFAULT_OVERLAP, sliding_window_predict
 
 PER_VOXEL = ("reconstruction", "segmentation")
 AIR_SUV = 0.1
@@ -45,13 +46,19 @@ def autocast_dtype(amp, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if amp else None
 
 
-def _to_numpy(name: str, value: torch.Tensor) -> np.ndarray:
+def _as_output(name: str, value: torch.Tensor) -> torch.Tensor:
+    """A raw network output as returned: float, probabilities for the segmentation,
+    per-voxel outputs without their channel axis."""
     value = value.float()
     if name == "segmentation":
         value = torch.sigmoid(value)
     if name in PER_VOXEL:
         value = value[:, 0]
-    return value.cpu().numpy()
+    return value
+
+
+def _to_numpy(name: str, value: torch.Tensor) -> np.ndarray:
+    return _as_output(name, value).cpu().numpy()
 
 
 @dataclass
@@ -77,7 +84,7 @@ class Forward:
     autocast_dtype: torch.dtype | None = None
 
     def prepare(self, image: torch.Tensor) -> torch.Tensor:
-        """A raw (n, 1, D, H, W) batch on the device, scaled, in the network's layout."""
+        """A raw (n, 1, x, y, z) batch on the device, scaled, in the network's layout."""
         image = self.scaling(image.to(self.device, non_blocking=True))
         return image.contiguous(memory_format=self.memory_format)
 
@@ -109,7 +116,7 @@ class Forward:
 
         Parameters
         ----------
-        volumes : ndarray of shape (n, D, H, W) or PathVolumes
+        volumes : ndarray of shape (n, x, y, z) or PathVolumes
             Raw volumes; files are read by the volumes' DataLoader workers.
         outputs : sequence of str
             Among the network's outputs; segmentation comes as probabilities,
@@ -132,12 +139,14 @@ class Forward:
 
     @torch.inference_mode()
     def segment_grid(self, image: np.ndarray, *, window: Sequence[int], batch_size: int,
-                     overlap: float = 0.25) -> np.ndarray:
+                     overlap: float = DEFAULT_OVERLAP) -> np.ndarray:
         """Tumour probabilities over a whole grid with Gaussian-blended sliding windows.
 
-        Only the segmentation branch runs, in the network's memory layout and precision,
-        ``batch_size`` windows at a time; windows entirely below :data:`AIR_SUV` (air
-        outside the body) are not run and get probability 0.
+        The grid is moved to the network's device once; windows, their predictions and
+        the blended map stay there (:func:`petmtl.io.sliding_window_predict` on a
+        tensor). Only the segmentation branch runs, in the network's memory layout and
+        precision, ``batch_size`` windows at a time; windows entirely below
+        :data:`AIR_SUV` (air outside the body) are not run and get probability 0.
         """
         self.module.eval()
         if self.device.type == "cpu":
@@ -145,22 +154,23 @@ class Forward:
             # against 92 ms in batches of 8 on 2 threads (larger batches leave the cache)
             batch_size = min(batch_size, max(1, torch.get_num_threads()))
 
-        def predict(windows: np.ndarray) -> np.ndarray:
-            out = np.zeros(windows.shape, dtype=np.float32)
-            body = windows.reshape(len(windows), -1).max(axis=1) >= AIR_SUV
+        def predict(windows: torch.Tensor) -> torch.Tensor:
+            out = torch.zeros_like(windows)
+            body = windows.flatten(1).amax(dim=1) >= AIR_SUV
             if body.any():
-                batch = self.prepare(torch.from_numpy(windows[body])[:, None])
-                out[body] = _to_numpy("segmentation",
-                                      self(batch, ("segmentation",))["segmentation"])
+                batch = self.prepare(windows[body][:, None])
+                out[body] = _as_output("segmentation",
+                                       self(batch, ("segmentation",))["segmentation"])
             return out
 
-        return sliding_window_predict(image, predict, window, overlap=overlap,
-                                      blend="gaussian", batch_size=batch_size)
+        grid = torch.as_tensor(np.asarray(image, dtype=np.float32)).to(self.device)
+        return sliding_window_predict(grid, predict, window, overlap=overlap,
+                                      blend="gaussian", batch_size=batch_size).cpu().numpy()
 
     @torch.inference_mode()
     def predict_files(self, volumes: PathVolumes, outputs: Sequence[str], *,
-                      batch_size: int, reference_masks=None, overlap: float = 0.25
-                      ) -> Iterator[dict]:
+                      batch_size: int, reference_masks=None,
+                      overlap: float = DEFAULT_OVERLAP) -> Iterator[dict]:
         """Per file, every requested output from one read of it.
 
         The image-level outputs (outcome, pathology, features) come from the
@@ -187,3 +197,25 @@ class Forward:
                     np.asarray(item["grid"]), window=volumes.volume_shape,
                     batch_size=batch_size, overlap=overlap)
             yield results
+
+
+def forward_of(estimator, module: nn.Module | None = None) -> Forward:
+    """The :class:`Forward` of a fitted estimator (or of ``module`` with its settings).
+
+    Parameters
+    ----------
+    estimator : MultiTaskPETEstimator or MultiTaskPETSurvival
+        Its network ``module_``, ``device_`` and input scaling (``intensity_shift_``,
+        ``intensity_scale_``) and its ``memory_format`` and ``amp`` parameters.
+    module : torch.nn.Module, optional
+        Another network to feed the same way (e.g. during training).
+
+    Returns
+    -------
+    Forward
+    """
+    device = estimator.device_
+    return Forward(estimator.module_ if module is None else module, device,
+                   InputScaling(estimator.intensity_shift_, estimator.intensity_scale_),
+                   resolve_memory_format(estimator.memory_format, device),
+                   autocast_dtype(estimator.amp, device))

@@ -7,10 +7,23 @@ dtype).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
+
+_TYPES: dict[str, tuple[type, Callable[[Any], Any], Callable[[Any], Any]]] = {}
+
+
+def register_type(cls: type, tag: str, to_plain: Callable[[Any], Any],
+                  from_plain: Callable[[Any], Any]) -> None:
+    """Let :func:`encode` and :func:`decode` store instances of ``cls``.
+
+    ``to_plain(value)`` returns data that :func:`encode` can store (it is encoded in
+    turn) and ``from_plain(data)`` rebuilds the instance; the tag names the type in files.
+    """
+    _TYPES[tag] = (cls, to_plain, from_plain)
 
 
 def encode(value: Any, where: str) -> Any:
@@ -42,11 +55,14 @@ def encode(value: Any, where: str) -> Any:
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):
             raise TypeError(f"cannot store {where}: dict keys must be strings")
-        if {"__tuple__", "__ndarray__", "__structured__"} & set(value):
+        if {"__tuple__", "__ndarray__", "__structured__", "__type__"} & set(value):
             raise TypeError(f"cannot store {where}: reserved key in dict")
         return {k: encode(v, f"{where}[{k!r}]") for k, v in value.items()}
     if isinstance(value, torch.device):
         return {"__device__": str(value)}
+    for tag, (cls, to_plain, _) in _TYPES.items():
+        if isinstance(value, cls):
+            return {"__type__": tag, "value": encode(to_plain(value), where)}
     raise TypeError(f"cannot store {where} of type {type(value).__name__} in a model file "
                     "(supported: numbers, strings, None, tuples, lists, dicts with string "
                     "keys, NumPy arrays and scalars, torch.device)")
@@ -79,4 +95,8 @@ def decode(value: Any) -> Any:
         return np.dtype(value["dtype"]).type(value["__numpy_scalar__"])
     if "__device__" in value:
         return torch.device(value["__device__"])
+    if "__type__" in value:
+        if value["__type__"] not in _TYPES:
+            raise ValueError(f"unknown stored type {value['__type__']!r}")
+        return _TYPES[value["__type__"]][2](decode(value["value"]))
     return {k: decode(v) for k, v in value.items()}

@@ -32,10 +32,10 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._constraints import Interval, Options, check_params
-from ._survival_losses import cox_ph_loss
-from ._survival_metrics import harrell_score
-from ._survival_y import check_survival_y
 from .pet import suv_stats
+from .survival.losses import cox_ph_loss
+from .survival.metrics import harrell_score
+from .survival.target import check_survival_y
 
 __all__ = ["RADIOMIC_FEATURES", "CoxRegression", "radiomic_features", "radiomics_classifier",
            "radiomics_cox"]
@@ -48,7 +48,7 @@ def radiomic_features(volumes, masks, spacing) -> np.ndarray:
 
     Parameters
     ----------
-    volumes : sequence of ndarray of shape (D, H, W)
+    volumes : sequence of ndarray of shape (x, y, z)
         PET in SUV.
     masks : sequence of ndarray or None
         Binary tumour masks on the same grids; None (or an empty mask) gives NaN.
@@ -136,7 +136,7 @@ class CoxRegression(BaseEstimator):
 
         def closure():
             optimizer.zero_grad()
-            loss = cox_ph_loss(x @ coef, t, e, ties=self.ties).double()
+            loss = cox_ph_loss(x @ coef, e, t, ties=self.ties).double()
             loss = loss + 0.5 * self.alpha * (coef**2).sum()
             loss.backward()
             return loss

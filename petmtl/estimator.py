@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from sklearn.base import ClassifierMixin
 
 from . import serialization
 from ._base import MultiTaskPETBase, extend_parameters
+from ._base.params import CLASS_WEIGHT
 from ._constraints import Options
+from ._input import OutcomeData
 from ._labels import check_labels
-from ._outcomes import BinaryOutcome
-from ._params import CLASS_WEIGHT
+from .losses import BinaryOutcome
 
 PAPER_PARAMS = {
     "base_width": 64, "depth": 5, "norm": None, "segmentation_prior": None,
@@ -101,13 +104,22 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         where the tumour is (the paper flattens the whole map; 1 is global average
         pooling, which loses the position).
     class_weight : "balanced", dict or None, default="balanced"
-        Weigh the outcome loss so that both classes count equally (``n_negative /
-        n_positive`` for the positive class, from the training samples), or by a dict
-        ``{label: weight}``; None weighs every sample the same (the paper).
+        Weigh the outcome loss so that both classes count equally: "balanced" weighs class
+        ``c`` by ``n / (2 * n_c)`` over the labelled training samples (scikit-learn's
+        rule, so the weights average 1 over them); a dict gives ``{label: weight}``;
+        None weighs every sample the same (the paper).
     learning_rate : float, default=1e-3
-        Adam learning rate (paper: 1e-4).
+        Initial learning rate of the AdamW optimizer (paper: 1e-4 with Adam).
     weight_decay : float, default=1e-4
-        Decoupled weight decay (AdamW); 0 gives the paper's plain Adam.
+        Decoupled weight decay of AdamW; 0 gives the paper's plain Adam.
+    lr_schedule : {"cosine", "plateau"} or None, default=None
+        Change the learning rate after every epoch: cosine annealing to 0 over
+        ``max_epochs``, or a tenfold decrease when the early-stopping score has not
+        improved for 5 epochs ("plateau"; the training loss without validation). None
+        keeps it constant (the paper). See :class:`petmtl.training.LRSchedule`.
+    grad_clip : float or None, default=None
+        Clip the global L2 norm of the gradients to this value before every optimizer
+        step (:class:`petmtl.training.GradientClipping`); None does not clip.
     batch_size : int, default=4
         Training mini-batch (paper: 4); prediction uses twice this.
     max_epochs : int, default=100
@@ -249,49 +261,49 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
     (2, 2)
     """
 
-    _monitors = {"outcome": ("valid_outcome", 1.0), "loss": ("valid_loss", 1.0),
-                 "auc": ("valid_auc", -1.0)}
-    _extra_constraints = {"class_weight": CLASS_WEIGHT,
-                              "early_stopping_score": [Options(*_monitors)]}
+    _parameter_constraints = {**MultiTaskPETBase._parameter_constraints,
+                              "class_weight": CLASS_WEIGHT,
+                              "early_stopping_score": [Options("loss", "outcome", "auc")]}
+    _outcome_file_outputs = ("proba", "label", "decision")
+    _default_file_outputs = ("proba", "label")
 
     @extend_parameters
     def __init__(self, lam=0.3, *, class_weight="balanced", **shared):
         super().__init__(lam, **shared)
         self.class_weight = class_weight
 
-    def _check_outcome(self, y, n_samples: int) -> tuple[dict, dict, dict]:
+    def _read_outcome(self, y, n_samples: int) -> OutcomeData:
         classes, codes = check_labels(y, n_samples, "y", binary=True)
         if len(classes) < 2:
             raise ValueError(f"y must contain two known outcome classes to train on; got "
                              f"{len(classes)} class ({classes.tolist()}) among the labelled "
                              f"samples (n_samples={n_samples})")
-        targets = {"outcome": (np.maximum(codes, 0), codes >= 0)}
-        return {"classes_": classes}, targets, {"outcome": codes}
-
-    def _outcome_task(self, data, train_idx) -> BinaryOutcome:
-        """The binary outcome, its classes weighted as ``class_weight`` says.
-
-        "balanced": ``n / (2 * n_class)`` from the training outcomes (scikit-learn's
-        rule: the weights average 1 over the training samples); a dict: the weights of
-        ``classes_[0]`` and ``classes_[1]``.
-        """
-        if self.class_weight is None:
-            return BinaryOutcome()
         if isinstance(self.class_weight, dict):
-            return BinaryOutcome([float(self.class_weight.get(c, 1.0)) for c in self.classes_])
-        codes, known = data.targets["outcome"]
-        labels = codes[train_idx][known[train_idx]]
-        counts = np.bincount(labels, minlength=2)
-        if counts.min() == 0:
-            return BinaryOutcome()
-        return BinaryOutcome(len(labels) / (2.0 * counts))
+            unknown = [k for k in self.class_weight if k not in classes.tolist()]
+            if unknown:
+                raise ValueError(f"class_weight has labels {unknown} that are not classes of "
+                                 f"y {classes.tolist()}; give weights of y's classes")
+        return OutcomeData(
+            targets={"outcome": (np.maximum(codes, 0), codes >= 0)}, strata=codes,
+            make_task=functools.partial(binary_outcome, self.class_weight, classes, codes),
+            attributes={"classes_": classes, "n_outcome_outputs_": 1})
+
+    def _outcome_values(self, raw: np.ndarray, name: str, times=None) -> np.ndarray:
+        if times is not None:
+            raise ValueError("times is for survival models; this model predicts a binary "
+                             "outcome")
+        decision = np.asarray(raw, dtype=np.float64).reshape(len(raw))
+        if name == "decision":
+            return decision
+        proba = _sigmoid_columns(decision)
+        return proba if name == "proba" else self.classes_[(decision > 0).astype(int)]
 
     def decision_function(self, X) -> np.ndarray:
         """Outcome logit of each volume; positive favours ``classes_[1]``.
 
         Parameters
         ----------
-        X : array-like of shape (n, D, H, W), or a sequence of NIfTI paths
+        X : array-like of shape (n, x, y, z), or a sequence of NIfTI paths
             PET volumes as in :meth:`fit`; files are read with the fitted ``spacing``
             and window.
 
@@ -300,7 +312,7 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         decision : ndarray of shape (n,)
             ``log(p / (1 - p))`` with ``p`` the probability of ``classes_[1]``.
         """
-        return self._predict(X, ("outcome",))["outcome"]
+        return self._network_outputs(X, ("outcome",))["outcome"]
 
     def predict_proba(self, X) -> np.ndarray:
         """Outcome probabilities: the sigmoid of :meth:`decision_function`.
@@ -310,12 +322,7 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         proba : ndarray of shape (n, 2)
             Rows ``[1 - p, p]``, columns ordered as ``classes_``.
         """
-        return self._outcome_proba(self.decision_function(X))
-
-    @staticmethod
-    def _outcome_proba(logits: np.ndarray) -> np.ndarray:
-        p = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
-        return np.column_stack([1.0 - p, p])
+        return _sigmoid_columns(self.decision_function(X))
 
     def predict(self, X) -> np.ndarray:
         """Predicted outcome label of each volume (X as in :meth:`decision_function`).
@@ -332,3 +339,39 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False  # the outcome is binary, as in the paper
         return tags
+
+
+def _sigmoid_columns(logits: np.ndarray) -> np.ndarray:
+    p = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+    return np.column_stack([1.0 - p, p])
+
+
+def binary_outcome(class_weight, classes, codes: np.ndarray, train_index) -> BinaryOutcome:
+    """The binary outcome task, its classes weighted as ``class_weight`` says.
+
+    Parameters
+    ----------
+    class_weight : "balanced", dict or None
+        "balanced": ``n / (2 * n_class)`` from the labelled samples of ``train_index``
+        (scikit-learn's rule: the weights average 1 over them); a dict: the weights of
+        ``classes[0]`` and ``classes[1]`` (1 where missing); None: unweighted.
+    classes : ndarray of shape (2,)
+    codes : ndarray of int
+        Class index of every sample, -1 where unknown.
+    train_index : ndarray of int
+        The samples the task is trained on.
+
+    Returns
+    -------
+    BinaryOutcome
+    """
+    if class_weight is None:
+        return BinaryOutcome()
+    if isinstance(class_weight, dict):
+        return BinaryOutcome([float(class_weight.get(c, 1.0)) for c in classes])
+    labels = codes[np.asarray(train_index)]
+    labels = labels[labels >= 0]
+    counts = np.bincount(labels, minlength=2)
+    if counts.min() == 0:
+        return BinaryOutcome()
+    return BinaryOutcome(len(labels) / (2.0 * counts))

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 
 from ._constraints import Interval, NoneOr, Options, check_param
+from ._forward import forward_of
 from ._input import check_volumes
 
 __all__ = ["grad_cam", "scale_names"]
@@ -133,7 +134,7 @@ def grad_cam(
     ----------
     estimator : MultiTaskPETEstimator
         A fitted estimator; its network runs on ``estimator.device_`` (CPU or GPU).
-    X : array-like of shape (n, D, H, W) or (n, 1, D, H, W)
+    X : array-like of shape (n, x, y, z) or (n, 1, x, y, z)
         PET volumes, in the units the estimator was fitted on.
     target : {"outcome", "pathology", "segmentation"}, default="outcome"
         Head to explain: T4 (outcome), T3 (pathology, needs the pathology task) or T2
@@ -154,7 +155,7 @@ def grad_cam(
 
     Returns
     -------
-    heatmaps : ndarray of float32, shape (n, D, H, W), or dict of str to such arrays
+    heatmaps : ndarray of float32, shape (n, x, y, z), or dict of str to such arrays
         One array for a single scale; a dict keyed by scale name for ``scale="all"``. Each
         map is ``ReLU(sum_k w_k A_k)`` upsampled trilinearly to the input's spatial shape and
         divided by its maximum, so values lie in [0, 1] and 1 marks the most important voxel
@@ -209,7 +210,7 @@ def grad_cam(
 
     volumes = check_volumes(X, getattr(estimator, "volume_shape", None))
     spatial = volumes.shape[1:]
-    forward = estimator._forward()
+    forward = forward_of(estimator)
     was_training = module.training
     module.eval()
     maps = {name: np.empty(volumes.shape, np.float32) for name in scales}

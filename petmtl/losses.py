@@ -4,14 +4,20 @@ Every term takes a boolean ``labelled`` vector marking the samples of the batch
 that carry a label for that task (partly annotated cohorts are the norm); a
 task with no labelled sample in the batch contributes an exact zero (with a
 gradient graph attached), never NaN.
+
+The outcome (T4) is an :class:`OutcomeTask`: its loss, what it remembers between
+batches and how a whole validation set is scored. :class:`BinaryOutcome` is the
+paper's binary outcome; the survival tasks are in :mod:`petmtl.survival.losses`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
 
 TASKS = ("reconstruction", "segmentation", "pathology", "outcome")
 AUXILIARY_TASKS = TASKS[:3]
@@ -136,7 +142,7 @@ def multitask_loss(outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torc
     outputs : mapping
         The network's outputs (see :class:`petmtl.network.MultiTaskWNet`).
     batch : mapping
-        ``"image"`` (n, 1, D, H, W); ``"mask"``, ``"mask_known"``,
+        ``"image"`` (n, 1, x, y, z); ``"mask"``, ``"mask_known"``,
         ``"pathology"``, ``"pathology_known"``, ``"outcome"``, ``"outcome_known"``.
     weights : mapping
         Weight of each task (see :func:`task_weights`); a task absent from
@@ -171,3 +177,75 @@ def multitask_loss(outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torc
         terms["outcome"] = outcome_loss(outputs["outcome"], batch)
     total = sum(weights.get(name, 0.0) * value for name, value in terms.items())
     return total, {name: float(value.detach()) for name, value in terms.items()}
+
+
+class OutcomeTask:
+    """What T4 predicts and how it is trained and scored (the base of the outcome tasks).
+
+    The training loop turns T4's output and a batch's targets into the outcome loss
+    (:meth:`loss`), lets the task remember what later batches need (:meth:`after_step`,
+    e.g. the Cox risk-set memory) and scores a whole validation set at once
+    (:meth:`validate`). Every batch carries ``"outcome"`` (the class index, or the time
+    for survival) and ``"outcome_known"`` (labelled samples).
+
+    Attributes
+    ----------
+    n_outputs : int
+        T4's outputs per sample.
+    score_name : str
+        The validation score (higher is better) that :meth:`validate` returns beside the
+        loss, and that ``early_stopping_score`` may name.
+    """
+
+    n_outputs = 1
+    score_name = "auc"
+
+    def loss(self, output: torch.Tensor, batch: Mapping) -> torch.Tensor:
+        """The outcome loss of a training batch."""
+        raise NotImplementedError
+
+    def after_step(self, output: torch.Tensor, batch: Mapping) -> None:
+        """Remember what later batches need (called after each optimizer step)."""
+
+    def validate(self, output: torch.Tensor, batch: Mapping) -> dict[str, float]:
+        """Loss (``"outcome"``) and scores over a whole validation set (concatenated)."""
+        raise NotImplementedError
+
+    def whole_set_loss(self, output: torch.Tensor, batch: Mapping) -> torch.Tensor:
+        """The outcome loss of a whole set at once (no memory of earlier batches)."""
+        return self.loss(output, batch)
+
+    def state_dict(self) -> dict:
+        """What a checkpoint must keep to resume bit-identically (plain tensors)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`."""
+
+
+class BinaryOutcome(OutcomeTask):
+    """Binary outcome: cross-entropy of a logit; AUC and accuracy for validation.
+
+    Parameters
+    ----------
+    class_weights : pair of float, optional
+        Weight of class 0 and class 1 (see :func:`classification_loss`).
+    """
+
+    def __init__(self, class_weights=None):
+        self.class_weights = class_weights
+
+    def loss(self, output, batch) -> torch.Tensor:
+        return classification_loss(output, batch["outcome"], batch["outcome_known"],
+                                   class_weights=self.class_weights)
+
+    def validate(self, output, batch) -> dict[str, float]:
+        metrics = {"outcome": float(self.loss(output, batch))}
+        known = batch["outcome_known"]
+        p = torch.sigmoid(output.float())[known].cpu().numpy().reshape(-1)
+        y = batch["outcome"][known].cpu().numpy()
+        if len(np.unique(y)) == 2:
+            metrics["auc"] = float(roc_auc_score(y, p))
+        if len(y):
+            metrics["accuracy"] = float(np.mean((p > 0.5) == y))
+        return metrics

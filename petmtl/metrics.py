@@ -20,14 +20,14 @@ from sklearn.utils.metadata_routing import MetadataRequest
 
 from ._bootstrap import BootstrapResult, bootstrap_interval, paired_bootstrap_difference
 from ._input import check_array_masks
-from ._survival_metrics import (
+from .survival.metrics import (
     brier_score,
     concordance_index_censored,
     concordance_index_ipcw,
     cumulative_dynamic_auc,
     integrated_brier_score,
 )
-from ._survival_scorers import (
+from .survival.scorers import (
     ConcordanceIndexScorer,
     ConcordanceIPCWScorer,
     CumulativeAUCScorer,
@@ -50,10 +50,10 @@ def dice_score(masks_true, masks_pred, *, per_sample: bool = False,
 
     Parameters
     ----------
-    masks_true : array-like of shape (n, D, H, W) or sequence
+    masks_true : array-like of shape (n, x, y, z) or sequence
         Reference masks; a sequence may hold None for samples without a mask,
         which are left out.
-    masks_pred : array-like of shape (n, D, H, W)
+    masks_pred : array-like of shape (n, x, y, z)
         Predicted binary masks (0/1 or bool). Probability maps are refused:
         threshold them first, e.g. ``proba >= 0.5`` or ``estimator.segment(X)``.
     per_sample : bool, default=False
@@ -83,7 +83,7 @@ def dice_score(masks_true, masks_pred, *, per_sample: bool = False,
     if pred.ndim == 3:
         pred = pred[None]
     if pred.ndim != 4:
-        raise ValueError(f"masks_pred must have shape (n, D, H, W), got {pred.shape}")
+        raise ValueError(f"masks_pred must have shape (n, x, y, z), got {pred.shape}")
     if pred.dtype != bool and not np.isin(pred, (0, 1)).all():
         values = np.unique(pred[~np.isin(pred, (0, 1))])[:3].tolist()
         raise ValueError(f"masks_pred must be binary (0/1 or bool), got other values such as "

@@ -14,9 +14,11 @@ refused by torch's restricted unpickler without running it. The JSON metadata st
 tuples, NumPy arrays and scalars and ``torch.device`` with small type tags, so every
 parameter and fitted attribute comes back with its type (``classes_`` keeps its dtype).
 
-Checkpoints (:func:`save_checkpoint` / :func:`read_checkpoint`) use the same format with
-an optimizer state and a free-form training state (e.g. epoch, RNG state tensors) that
-must itself contain only tensors, numbers, strings, None, lists, tuples and dicts.
+Checkpoints of a fit (the ``checkpoint_path`` parameter, :mod:`petmtl.training.checkpoint`)
+use the same format with an optimizer state and a training state that contain only
+tensors, numbers, strings, None, lists, tuples and dicts. Models are written with
+``estimator.save(path)`` (or :func:`save`) and read with ``Estimator.load(path)`` (or
+:func:`load`).
 
 This module is a codec: it turns a :class:`ModelRecord` (class name, parameters,
 fitted attributes, weights and optional training state) into a file and back, and
@@ -192,8 +194,15 @@ def _rebuild(record: ModelRecord, *, device=None, source: str = "state", expecte
     return cls._from_model_record(record, device=device, source=source)
 
 
+def _deprecated(name: str, instead: str) -> None:
+    warnings.warn(f"petmtl.serialization.{name} is deprecated and goes in petmtl 0.3; "
+                  f"{instead}", FutureWarning, stacklevel=3)
+
+
 def estimator_state(estimator) -> dict[str, Any]:
-    """The estimator as a dict of tensors and a JSON metadata string.
+    """Deprecated: the estimator as a dict of tensors and a JSON metadata string.
+
+    Use ``estimator.save(path)``, or :func:`record_of` for the record in memory.
 
     Parameters
     ----------
@@ -208,11 +217,14 @@ def estimator_state(estimator) -> dict[str, Any]:
         name ending in ``_``, except ``module_``) and ``"state_dict"`` (the network's
         tensors on the CPU, or None when unfitted).
     """
+    _deprecated("estimator_state", "use estimator.save(path) or record_of(estimator)")
     return _to_payload(record_of(estimator))
 
 
 def estimator_from_state(state: dict[str, Any], *, device=None, source: str = "state"):
-    """Rebuild an estimator from :func:`estimator_state` output.
+    """Deprecated: rebuild an estimator from :func:`estimator_state` output.
+
+    Use ``Estimator.load(path)`` or :func:`load`.
 
     Parameters
     ----------
@@ -228,6 +240,7 @@ def estimator_from_state(state: dict[str, Any], *, device=None, source: str = "s
     -------
     MultiTaskPETEstimator
     """
+    _deprecated("estimator_from_state", "use Estimator.load(path) or load(path)")
     return _rebuild(_from_payload(state, source), device=device, source=source)
 
 
@@ -313,7 +326,7 @@ def save(estimator, path) -> str:
     return write_record(path, record_of(estimator))
 
 
-def load(path, *, device=None):
+def load(path, *, device=None, expected: type | None = None):
     """Read an estimator written by :func:`save` (or a checkpoint's estimator).
 
     The file is read with ``torch.load(weights_only=True)``, which never executes code.
@@ -323,27 +336,28 @@ def load(path, *, device=None):
     path : str or path-like
     device : str or torch.device, optional
         Device for the network; default: the training device if available, else the CPU.
+    expected : type, optional
+        Refuse (ValueError) a file written by another estimator class.
 
     Returns
     -------
-    MultiTaskPETEstimator
+    MultiTaskPETEstimator or MultiTaskPETSurvival
         Of the class that wrote the file, raising what :func:`read_record` raises.
     """
-    return _rebuild(read_record(path), device=device, source=os.fspath(path))
+    return _rebuild(read_record(path), device=device, source=os.fspath(path),
+                    expected=expected)
 
 
 @dataclass
 class Checkpoint:
-    """What :func:`read_checkpoint` returns.
+    """Deprecated: what :func:`read_checkpoint` returns.
 
     Attributes
     ----------
     estimator : MultiTaskPETEstimator
         With its network and the fitted attributes present when it was saved.
     optimizer_state : dict or None
-        As passed to :func:`save_checkpoint` (e.g. ``optimizer.state_dict()``).
     training_state : dict or None
-        As passed to :func:`save_checkpoint`.
     format_version : int
     """
 
@@ -355,44 +369,35 @@ class Checkpoint:
 
 def save_checkpoint(path, estimator, *, optimizer_state: dict | None = None,
                     training_state: dict | None = None) -> str:
-    """Write an estimator with optimizer and training state (atomically).
+    """Deprecated: write an estimator with optimizer and training state.
 
-    Parameters
-    ----------
-    path : str or path-like
-    estimator : MultiTaskPETEstimator
-        Possibly in the middle of training (its ``module_`` and any fitted attributes
-        set so far are stored).
-    optimizer_state : dict, optional
-        E.g. ``optimizer.state_dict()``.
-    training_state : dict, optional
-        Tensors, numbers, strings, None, lists, tuples and dicts only (e.g. the epoch,
-        ``torch.get_rng_state()``), so that the file stays loadable with
-        ``weights_only=True``.
+    A fit writes its checkpoints itself (``checkpoint_path``) and continues them
+    (``resume``); models are written with ``estimator.save(path)``.
 
     Returns
     -------
     str
         ``path``.
     """
+    _deprecated("save_checkpoint", "fits write checkpoints through checkpoint_path and "
+                "models through estimator.save(path)")
     record = record_of(estimator)
     record.optimizer_state, record.training_state = optimizer_state, training_state
     return write_record(path, record)
 
 
 def read_checkpoint(path, *, device=None) -> Checkpoint:
-    """Read a file written by :func:`save_checkpoint` (or :func:`save`).
+    """Deprecated: read a file written by :func:`save_checkpoint` (or :func:`save`).
 
-    Parameters
-    ----------
-    path : str or path-like
-    device : str or torch.device, optional
-        See :func:`load`.
+    A fit continues a checkpoint with ``resume=path``; ``Estimator.load(path)`` reads
+    the model it holds and :func:`read_record` everything in it.
 
     Returns
     -------
     Checkpoint
     """
+    _deprecated("read_checkpoint", "use resume=path to continue a run, Estimator.load(path) "
+                "for its model or read_record(path) for its contents")
     record = read_record(path)
     estimator = _rebuild(record, device=device, source=os.fspath(path))
     return Checkpoint(estimator, record.optimizer_state, record.training_state,

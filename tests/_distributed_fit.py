@@ -1,8 +1,10 @@
 """Fit a small estimator in every process of a torchrun launch; save what the tests compare.
 
-Usage: ``torchrun --nproc_per_node=N tests/_distributed_fit.py OUT_DIR [CHECKPOINT [slow]]``.
-With a checkpoint the fit writes it every epoch and resumes from it when it exists; with
-``slow`` every training batch sleeps, so that a test can kill the run mid-epoch.
+Usage: ``torchrun --nproc_per_node=N tests/_distributed_fit.py OUT_DIR [CHECKPOINT [MODE]]``
+(``-`` for no checkpoint). With a checkpoint the fit writes it every epoch and resumes
+from it when it exists. MODE ``slow``: every training batch sleeps, and the first batch
+after the first checkpoint creates ``CHECKPOINT.mid-epoch``, so that a test can kill the
+run mid-epoch. MODE ``batchnorm``: the default batch normalisation instead of group norm.
 """
 
 import json
@@ -31,18 +33,23 @@ def data():
 
 
 def main(out: str, checkpoint: str | None = None, mode: str = "") -> None:
+    checkpoint = None if checkpoint in (None, "-") else checkpoint
     if mode == "slow":
         original = MultiTaskWNet.forward
+        marker = f"{checkpoint}.mid-epoch"
 
         def slow(self, x, **kwargs):
             if self.training:
+                if os.path.exists(checkpoint) and not os.path.exists(marker):
+                    open(marker, "w").close()
                 time.sleep(0.2)
             return original(self, x, **kwargs)
 
         MultiTaskWNet.forward = slow
+    params = {**PARAMS, "norm": "batch"} if mode == "batchnorm" else PARAMS
     X, y, masks, pathology = data()
     resume = checkpoint if checkpoint and os.path.exists(checkpoint) else None
-    est = MultiTaskPETEstimator(**PARAMS, checkpoint_path=checkpoint, resume=resume)
+    est = MultiTaskPETEstimator(**params, checkpoint_path=checkpoint, resume=resume)
     est.fit(X, y, masks=masks, pathology=pathology)
     rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
     folder = Path(out)

@@ -1,6 +1,9 @@
 """Helper of test_reliability: a slow checkpointed fit that the test kills with SIGKILL.
 
 Usage: python tests/_train_until_killed.py CHECKPOINT_PATH
+
+Every training batch sleeps 0.15 s; the first batch that starts after the first checkpoint
+was written creates ``CHECKPOINT_PATH.mid-epoch``, the test's signal to kill.
 """
 
 from __future__ import annotations
@@ -30,8 +33,11 @@ def main(path: str) -> None:
     from petmtl.network import MultiTaskWNet
 
     original = MultiTaskWNet.forward
+    marker = f"{path}.mid-epoch"
 
     def slow_forward(self, x, **kwargs):  # every batch takes a while: SIGKILL lands mid-epoch
+        if self.training and os.path.exists(path) and not os.path.exists(marker):
+            open(marker, "w").close()  # the first batch after the first checkpoint
         time.sleep(0.15)
         return original(self, x, **kwargs)
 

@@ -16,24 +16,27 @@ SHARED_DATA = Path(os.environ.get(
 TINY = dict(base_width=2, depth=2, max_epochs=2, batch_size=4, random_state=0)
 
 
-def make_blob_volumes(n_samples=16, size=16, seed=0):
-    """Noisy background with one spherical tumour per volume.
+def make_blob_volumes(n_samples=16, size=16, seed=0, *, axis=2):
+    """Noisy background with one spherical tumour per volume, in RAS+ order (x, y, z).
 
-    The outcome is 1 when the tumour is bright (SUV +8) and 0 when dim (+4);
-    pathology is "upper"/"lower" by the half of the volume holding the tumour.
+    The outcome is 1 when the tumour is bright (SUV +8) and 0 when dim (+4); the
+    pathology is the half of the volume along ``axis`` that holds the tumour: "lower" or
+    "upper" (axis 2, inferior-superior, by default), "posterior"/"anterior" (axis 1),
+    "right"/"left" (axis 0, the axis the default augmentation mirrors).
     """
+    names = (("right", "left"), ("posterior", "anterior"), ("lower", "upper"))[axis]
     rng = np.random.default_rng(seed)
     X = rng.normal(1.0, 0.1, (n_samples, size, size, size)).astype(np.float32)
     masks = np.zeros(X.shape, dtype=np.uint8)
     y = np.arange(n_samples) % 2
-    zz, yy, xx = np.mgrid[:size, :size, :size]
+    grid = np.mgrid[:size, :size, :size]
     pathology = []
     for i in range(n_samples):
         centre = rng.integers(4, size - 4, 3)
-        blob = (zz - centre[0]) ** 2 + (yy - centre[1]) ** 2 + (xx - centre[2]) ** 2 <= 9
+        blob = sum((g - c) ** 2 for g, c in zip(grid, centre, strict=True)) <= 9
         masks[i] = blob
         X[i][blob] += 4 + 4 * y[i]
-        pathology.append("upper" if centre[0] < size // 2 else "lower")
+        pathology.append(names[int(centre[axis] >= size // 2)])
     return X, y, masks, np.array(pathology, dtype=object)
 
 

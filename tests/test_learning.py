@@ -1,6 +1,7 @@
 """The estimator learns: held-out AUC and Dice on a problem where both are visible."""
 
 import numpy as np
+import pytest
 from sklearn.metrics import roc_auc_score
 
 from petmtl import MultiTaskPETEstimator
@@ -9,6 +10,7 @@ from petmtl.metrics import dice_score
 from .conftest import make_blob_volumes
 
 
+@pytest.mark.slow
 def test_learns_outcome_and_segmentation_on_held_out_volumes():
     X, y, masks, pathology = make_blob_volumes(n_samples=72, size=16, seed=1)
     train, test = slice(0, 48), slice(48, None)
@@ -21,14 +23,16 @@ def test_learns_outcome_and_segmentation_on_held_out_volumes():
     assert np.mean(est.predict(X[test]) == y[test]) >= 0.8
 
 
-def test_pathology_defined_by_location_is_learnt():
+@pytest.mark.slow
+@pytest.mark.parametrize("axis", [2, 1], ids=["inferior-superior", "posterior-anterior"])
+def test_pathology_defined_by_location_is_learnt(axis):
     """Regression: flips along every axis made "upper" and "lower" the same picture.
 
-    The blob's half decides the pathology along axis 2, the inferior-superior axis of
-    RAS+ volumes; the default augmentation only mirrors left and right (axis 0).
+    The blob's half decides the pathology along axis 2 (inferior-superior) or axis 1
+    (posterior-anterior) of RAS+ volumes, the documented orientation of array input; the
+    default augmentation only mirrors left and right (axis 0).
     """
-    X, y, masks, pathology = make_blob_volumes(n_samples=72, size=16, seed=2)
-    X, masks = X.transpose(0, 3, 2, 1), masks.transpose(0, 3, 2, 1)
+    X, y, masks, pathology = make_blob_volumes(n_samples=72, size=16, seed=2, axis=axis)
     train, test = slice(0, 48), slice(48, None)
     est = MultiTaskPETEstimator(base_width=4, depth=3, max_epochs=20, random_state=0)
     est.fit(X[train], y[train], masks=masks[train], pathology=pathology[train])

@@ -1,6 +1,6 @@
-import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -73,22 +73,24 @@ def test_tumor_branch_is_gated_by_the_segmentation():
     torch.testing.assert_close(blank, other)
 
 
-@pytest.mark.parametrize(("features", "decoders"), itertools.product(
-    ["global", "both", "tumor"], ["both", "segmentation", "reconstruction", "none"]))
+# Base width 4, depth 3: encoder levels of 4, 8 and 16 maps. T4 pools the bottleneck (16),
+# the encoder level above it (8) and the first decoder level (8), or without a decoder the
+# first encoder level (4); the tumour CNN ends with 8 maps.
+FEATURE_LENGTHS = {
+    ("global", "both"): 32, ("global", "segmentation"): 32,
+    ("global", "reconstruction"): 32, ("global", "none"): 28,
+    ("both", "both"): 40, ("both", "segmentation"): 40, ("both", "none"): 36,
+    ("tumor", "both"): 8, ("tumor", "segmentation"): 8, ("tumor", "none"): 8,
+}
+
+
+@pytest.mark.parametrize(("features", "decoders"), sorted(FEATURE_LENGTHS))
 def test_multiscale_vector_length(features, decoders):
-    seg = decoders in ("both", "segmentation")
-    recon = decoders in ("both", "reconstruction")
-    if features != "global" and not seg and decoders != "none":
-        pytest.skip("tumour features without T2 read the whole input; covered by 'none'")
-    net = MultiTaskWNet(4, 3, outcome_features=features, segmentation=seg,
-                        reconstruction=recon)
+    net = MultiTaskWNet(4, 3, outcome_features=features,
+                        segmentation=decoders in ("both", "segmentation"),
+                        reconstruction=decoders in ("both", "reconstruction"))
     out = net(torch.randn(2, 1, 8, 8, 8))
-    w = net.encoder.widths
-    # bottleneck + next encoder level + (first decoder level, else the third encoder level)
-    pooled = w[-1] + w[-2] + (w[-2] if seg or recon else w[-3])
-    tumour = 2 * 4  # the tumour CNN ends with 2 * base_width channels
-    expected = {"global": pooled, "both": pooled + tumour, "tumor": tumour}[features]
-    assert out["features"].shape == (2, expected)
+    assert out["features"].shape == (2, FEATURE_LENGTHS[features, decoders])
 
 
 def test_pooled_features_average_over_the_real_extent_not_the_padding():
@@ -133,7 +135,7 @@ def test_invalid_configuration_errors_name_the_argument():
         MultiTaskWNet(2, 1)
     with pytest.raises(ValueError, match="outcome_features"):
         MultiTaskWNet(2, 2, outcome_features="radiomics")
-    with pytest.raises(ValueError, match=r"\(n, 1, D, H, W\)"):
+    with pytest.raises(ValueError, match=r"\(n, 1, x, y, z\)"):
         MultiTaskWNet(2, 2)(torch.randn(1, 8, 8, 8))
 
 
@@ -169,3 +171,59 @@ def test_descriptors_of_volumes_smaller_than_their_kernels():
     # the peak of a one-voxel-wide volume is the average over what exists of 10 mm
     assert torch.allclose(descriptors(suv[:, :, :, :1], torch.ones(2, 1, 1, 1, 1))[:, 3],
                           suv[:, 0, 0, 0, 0])
+
+
+def test_avg_max_pooling_adds_the_maximum_of_each_pooled_map():
+    torch.manual_seed(0)
+    x = torch.randn(2, 1, 8, 8, 8)
+    avg = MultiTaskWNet(4, 3, outcome_features="global", global_pooling="avg").eval()
+    both = MultiTaskWNet(4, 3, outcome_features="global", global_pooling="avg_max").eval()
+    for part in ("encoder", "segmentation", "reconstruction"):  # the same maps to pool
+        getattr(both, part).load_state_dict(getattr(avg, part).state_dict())
+    with torch.no_grad():
+        plain, wide = avg(x)["features"], both(x)["features"]
+    assert wide.shape == (2, 64)  # 32 averages (see FEATURE_LENGTHS) and 32 maxima
+    # each scale contributes its averages then its maxima: 16 + 16, 8 + 8, 8 + 8
+    averages = torch.cat([wide[:, 0:16], wide[:, 32:40], wide[:, 48:56]], dim=1)
+    maxima = torch.cat([wide[:, 16:32], wide[:, 40:48], wide[:, 56:64]], dim=1)
+    torch.testing.assert_close(averages, plain)
+    assert torch.all(maxima >= averages - 1e-6)
+
+
+def _fixed_tumour(net, inside):
+    """Make the segmentation decoder predict the tumour ``inside`` (a boolean (x, y, z))."""
+    original = net.segmentation.forward
+
+    def forward(encoded):
+        logits, levels = original(encoded)
+        fixed = torch.full_like(logits, -30.0)
+        fixed[:, :, :inside.shape[0], :inside.shape[1], :inside.shape[2]][
+            :, :, torch.as_tensor(inside)] = 30.0
+        return fixed, levels
+
+    net.segmentation.forward = forward
+
+
+@pytest.mark.parametrize("ring_mm, ring_matters", [(0.0, False), (4.0, True)])
+def test_peritumoral_ring_reaches_the_tumour_branch_only_when_asked(ring_mm, ring_matters):
+    torch.manual_seed(0)
+    net = MultiTaskWNet(4, 3, outcome_features="tumor", dropout=0.0, voxel_size=(2, 2, 2),
+                        peritumoral_mm=ring_mm).eval()
+    tumour = np.zeros((16, 16, 16), bool)
+    tumour[6:10, 6:10, 6:10] = True
+    _fixed_tumour(net, tumour)
+    ring = np.zeros_like(tumour)
+    ring[4:12, 4:12, 4:12] = True  # 2 voxels (4 mm) around the tumour
+    ring &= ~tumour
+    far = np.zeros_like(tumour)
+    far[0:2, 0:2, 0:2] = True  # beyond the ring
+    x = torch.rand(1, 1, 16, 16, 16)
+    with torch.no_grad():
+        base = net(x)["features"]
+        in_ring, far_away = x.clone(), x.clone()
+        in_ring[0, 0][torch.as_tensor(ring)] += 5.0
+        far_away[0, 0][torch.as_tensor(far)] += 5.0
+        ring_changed = not torch.allclose(net(in_ring)["features"], base)
+        far_changed = not torch.allclose(net(far_away)["features"], base)
+    assert ring_changed == ring_matters
+    assert not far_changed

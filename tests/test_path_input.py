@@ -62,6 +62,50 @@ def test_paths_fit_and_predict_like_the_arrays_they_hold(cohort, fitted_pair):
                                atol=1e-5)
 
 
+def test_predict_files_gives_every_head_from_one_read_per_file(cohort, fitted_pair, tmp_path,
+                                                               monkeypatch):
+    from petmtl._input import loading
+
+    _, y, _, _, pets, mask_paths = cohort
+    _, est = fitted_pair
+    reads = []
+    original = loading.load_pet
+    monkeypatch.setattr(loading, "load_pet", lambda path: (reads.append(path),
+                                                           original(path))[1])
+    out = est.predict_files(pets, outputs=("proba", "label", "pathology", "masks",
+                                           "features"), masks=mask_paths)
+    assert sorted(reads) == sorted(pets)  # one read of each file for all of it
+    monkeypatch.undo()
+    np.testing.assert_allclose(out["proba"], est.predict_proba(pets), rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(out["label"], est.predict(pets))
+    np.testing.assert_array_equal(out["pathology"], est.predict_pathology(pets))
+    np.testing.assert_allclose(out["features"], est.transform(pets), rtol=1e-4, atol=1e-5)
+    for mask, expected in zip(out["masks"], est.segment(pets), strict=True):
+        np.testing.assert_array_equal(mask, expected)
+    for reference, path in zip(out["reference_masks"], mask_paths, strict=True):
+        np.testing.assert_array_equal(reference, nib.load(path).get_fdata().astype(np.uint8))
+    default = est.predict_files(pets[:2])
+    assert sorted(default) == ["label", "pathology", "proba"]
+    written = est.predict_files(pets[:2], outputs="masks", output_dir=tmp_path,
+                                names=["a", "b"])["masks"]
+    assert written == [str(tmp_path / "a_seg.nii.gz"), str(tmp_path / "b_seg.nii.gz")]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    (dict(outputs=("risk",)), ValueError, "outputs must be among"),
+    (dict(outputs=("masks", "mask_proba")), ValueError, "not both"),
+    (dict(threshold=2.0), ValueError, "threshold"),
+    (dict(outputs=("proba",), times=[12.0]), ValueError, "times is for survival"),
+    (dict(masks=["a.nii.gz"]), ValueError, "one entry per file"),
+])
+def test_predict_files_refuses_what_it_cannot_do(cohort, fitted_pair, kwargs, error, match):
+    _, _, _, _, pets, _ = cohort
+    with pytest.raises(error, match=match):
+        fitted_pair[1].predict_files(pets, **kwargs)
+    with pytest.raises(TypeError, match="file paths"):
+        fitted_pair[0].predict_files(cohort[0])
+
+
 def test_missing_masks_and_workers(cohort):
     X, y, masks, pathology, pets, mask_paths = cohort
     partial = [m if i % 3 else (None if i % 2 else "") for i, m in enumerate(mask_paths)]
@@ -150,7 +194,6 @@ def test_cache_dir_prepares_each_file_once_and_rereads_a_changed_one(cohort, tmp
     import collections
     import os
     import shutil
-    import time
 
     import petmtl.io._geometry as geometry
 
@@ -171,8 +214,9 @@ def test_cache_dir_prepares_each_file_once_and_rereads_a_changed_one(cohort, tmp
                                                 pathology=pathology)
     assert not reads  # every epoch of a second fit reads the prepared windows
     np.testing.assert_array_equal(again.predict_proba(X), first.predict_proba(X))
-    time.sleep(0.01)  # a new modification time
     nib.save(nib.Nifti1Image(X[0] * 3.0, RAS_2MM), pets[0])
+    stat = os.stat(pets[0])  # a modification time certainly newer than the cached one's
+    os.utime(pets[0], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     changed = MultiTaskPETEstimator(**params).fit(pets, y, masks=mask_paths,
                                                   pathology=pathology)
     assert set(reads) == {os.path.basename(pets[0])}  # only the changed file is read

@@ -8,7 +8,6 @@ import pickle
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,6 @@ import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-import petmtl.training
 import petmtl.training.loop
 from petmtl import MultiTaskPETEstimator
 from petmtl.exceptions import (
@@ -27,7 +25,7 @@ from petmtl.exceptions import (
     TrainingInterruptedWarning,
 )
 from petmtl.network import MultiTaskWNet
-from petmtl.serialization import FORMAT_VERSION, read_checkpoint
+from petmtl.serialization import FORMAT_VERSION, read_record
 
 from .conftest import make_blob_volumes, wait_for_file
 
@@ -105,7 +103,19 @@ def test_interrupt_in_the_first_epoch_without_validation_keeps_current_weights(
     assert np.isfinite(est.decision_function(data[0])).all()
 
 
-def test_ctrl_c_signal_finishes_the_current_batch(data, monkeypatch):
+@pytest.fixture
+def python_sigint_handler():
+    """Python's own SIGINT handler, whatever the process started with.
+
+    A job started in the background by a shell ignores SIGINT (SIG_IGN), and petmtl
+    then leaves SIGINT alone; the tests of Ctrl-C need the handler a terminal gives.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_signal_finishes_the_current_batch(data, monkeypatch, python_sigint_handler):
     calls = patch_forward(monkeypatch, lambda: os.kill(os.getpid(), signal.SIGINT),
                           on_call=BATCHES_PER_EPOCH + 1)  # first batch of epoch 2
     with pytest.warns(TrainingInterruptedWarning, match=r"after 1 completed epoch"):
@@ -114,6 +124,17 @@ def test_ctrl_c_signal_finishes_the_current_batch(data, monkeypatch):
     assert calls["n"] == BATCHES_PER_EPOCH + 1
     assert len(est.history_) == 1
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ignored_sigint_is_left_alone(data, monkeypatch):
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        patch_forward(monkeypatch, lambda: os.kill(os.getpid(), signal.SIGINT), on_call=2)
+        est = fit(data, max_epochs=2)  # the ignored Ctrl-C interrupts nothing
+        assert len(est.history_) == 2
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_interrupted_then_warm_started_run_reaches_max_epochs(data, monkeypatch):
@@ -206,25 +227,34 @@ def test_checkpoint_is_safe_to_load_and_holds_the_run(data, tmp_path):
     est = fit(data, checkpoint_path=path)
     raw = torch.load(path, weights_only=True)
     assert raw["format_version"] == FORMAT_VERSION
-    ckpt = read_checkpoint(path)
-    assert ckpt.training_state["epoch"] == 3
-    assert [r["epoch"] for r in ckpt.estimator.history_] == [1, 2, 3]
-    assert "exp_avg" in ckpt.optimizer_state["state"][0]
+    record = read_record(path)
+    assert record.training_state["epoch"] == 3
+    assert "exp_avg" in record.optimizer_state["state"][0]
     assert not list(tmp_path.glob(".*tmp"))  # no temporary file left behind
     loaded = MultiTaskPETEstimator.load(path)
+    assert [r["epoch"] for r in loaded.history_] == [1, 2, 3]
     X = data[0]
     np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
     np.testing.assert_array_equal(loaded.predict_pathology(X), est.predict_pathology(X))
     assert loaded.best_epoch_ == est.best_epoch_
 
 
-def test_checkpoint_every_and_final_epoch(data, tmp_path, monkeypatch):
-    written = []
-    original = petmtl.training.write_checkpoint
-    monkeypatch.setattr(petmtl.training, "write_checkpoint", lambda path, record, run: (
-        written.append(run.epoch), original(path, record, run)))
-    fit(data, max_epochs=5, checkpoint_path=tmp_path / "c.pt", checkpoint_every=2)
-    assert written == [2, 4, 5]
+@pytest.mark.parametrize("interrupted_in, saved", [(4, 2), (5, 4), (None, 5)])
+def test_checkpoint_every_and_final_epoch(data, tmp_path, monkeypatch, interrupted_in, saved):
+    """Every second epoch and the last one are written: a run interrupted in epoch 4 has
+    epoch 2 saved, one interrupted in epoch 5 epoch 4, a finished one epoch 5."""
+    path = tmp_path / "c.pt"
+    if interrupted_in is not None:
+        def interrupt():
+            raise KeyboardInterrupt
+
+        patch_forward(monkeypatch, interrupt,
+                      on_call=(interrupted_in - 1) * BATCHES_PER_EPOCH + 1)
+        with pytest.warns(TrainingInterruptedWarning):
+            fit(data, max_epochs=5, checkpoint_path=path, checkpoint_every=2)
+    else:
+        fit(data, max_epochs=5, checkpoint_path=path, checkpoint_every=2)
+    assert read_record(path).training_state["epoch"] == saved
 
 
 def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(data, tmp_path, monkeypatch):
@@ -238,7 +268,7 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(data, tmp_path, mo
     with pytest.warns(TrainingInterruptedWarning, match=f"resume={str(path)!r}"):
         fit(data, max_epochs=4, checkpoint_path=path)
     monkeypatch.undo()
-    assert read_checkpoint(path).training_state["epoch"] == 2
+    assert read_record(path).training_state["epoch"] == 2
     resumed = fit(data, max_epochs=4, resume=path, checkpoint_path=path)
     assert [r["epoch"] for r in resumed.history_] == [1, 2, 3, 4]
     assert resumed.best_epoch_ == reference.best_epoch_
@@ -285,8 +315,9 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     proc = subprocess.Popen([sys.executable, str(HELPER), str(path)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        wait_for_file(path, proc, timeout=120)
-        time.sleep(0.3)  # well inside a later epoch (every batch sleeps)
+        # the helper marks the first batch after its first checkpoint: mid-epoch 2, with
+        # four more epochs of slow batches to go
+        wait_for_file(Path(f"{path}.mid-epoch"), proc, timeout=120)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -294,7 +325,7 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
             proc.kill()
             proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    saved = read_checkpoint(path).training_state["epoch"]
+    saved = read_record(path).training_state["epoch"]
     assert 1 <= saved < 6
     sys.path.insert(0, str(HELPER.parent))
     try:
@@ -306,7 +337,7 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     est.fit(X, y, masks=masks, pathology=pathology)
     assert [r["epoch"] for r in est.history_] == list(range(1, 7))
     assert est.predict(X).shape == (len(X),)
-    assert read_checkpoint(path).training_state["epoch"] == 6
+    assert read_record(path).training_state["epoch"] == 6
 
 
 # --------------------------------------------------------------- tampering
@@ -329,7 +360,7 @@ def test_tampered_checkpoint_is_refused_without_running_it(data, tmp_path, how):
     else:
         path.write_bytes(pickle.dumps({"format": "petmtl-checkpoint",
                                        "x": _Payload(marker)}, protocol=2))
-    for load in (lambda: read_checkpoint(path), lambda: MultiTaskPETEstimator.load(path),
+    for load in (lambda: read_record(path), lambda: MultiTaskPETEstimator.load(path),
                  lambda: fit(data, resume=path)):
         with pytest.raises(ValueError, match="refusing to load|not a readable"):
             load()

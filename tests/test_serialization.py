@@ -11,8 +11,11 @@ import torch
 from petmtl import MultiTaskPETEstimator
 from petmtl.serialization import (
     FORMAT_VERSION,
+    estimator_from_state,
+    estimator_state,
     load,
     read_checkpoint,
+    read_record,
     save,
     save_checkpoint,
 )
@@ -129,29 +132,39 @@ def test_tampered_file_is_refused_without_running_its_payload(fitted_model, tmp_
     assert marker.exists()
 
 
-def test_checkpoint_round_trip_keeps_optimizer_and_training_state(fitted_model, tmp_path):
+def test_deprecated_checkpoint_and_state_functions_still_work_with_a_warning(
+        fitted_model, tmp_path):
     est, X = fitted_model
     optimizer = torch.optim.AdamW(est.module_.parameters(), lr=1e-3)
-    est.module_.train()
-    loss = est.module_(torch.from_numpy(X[:2, None]))["outcome"].sum()
-    loss.backward()
-    optimizer.step()
-    optimizer.zero_grad()
-    est.module_.eval()
     training_state = {"epoch": 3, "rng": torch.get_rng_state(), "best": (0.5, 2)}
-    path = save_checkpoint(tmp_path / "ckpt.pt", est,
-                           optimizer_state=optimizer.state_dict(),
-                           training_state=training_state)
-    ckpt = read_checkpoint(path)
-    assert ckpt.format_version == FORMAT_VERSION
-    assert ckpt.training_state["epoch"] == 3
-    assert torch.equal(ckpt.training_state["rng"], training_state["rng"])
-    restored = torch.optim.AdamW(ckpt.estimator.module_.parameters(), lr=1e-3)
-    restored.load_state_dict(ckpt.optimizer_state)
+    with pytest.warns(FutureWarning, match="save_checkpoint is deprecated"):
+        path = save_checkpoint(tmp_path / "ckpt.pt", est,
+                               optimizer_state=optimizer.state_dict(),
+                               training_state=training_state)
+    record = read_record(path)  # the supported way to read everything in the file
+    assert record.format_version == FORMAT_VERSION
+    assert record.training_state["epoch"] == 3
+    assert torch.equal(record.training_state["rng"], training_state["rng"])
+    with pytest.warns(FutureWarning, match="read_checkpoint is deprecated"):
+        ckpt = read_checkpoint(path)
     np.testing.assert_array_equal(ckpt.estimator.decision_function(X), est.decision_function(X))
-    # a plain model file reads as a checkpoint without optimizer state, and vice versa
-    assert read_checkpoint(save(est, tmp_path / "m.pt")).optimizer_state is None
+    assert ckpt.training_state["epoch"] == 3 and ckpt.optimizer_state is not None
+    with pytest.warns(FutureWarning, match="estimator_state is deprecated"):
+        state = estimator_state(est)
+    with pytest.warns(FutureWarning, match="estimator_from_state is deprecated"):
+        back = estimator_from_state(state)
+    np.testing.assert_array_equal(back.decision_function(X), est.decision_function(X))
     assert isinstance(load(path), MultiTaskPETEstimator)
+
+
+def test_load_refuses_a_file_of_another_estimator_class(fitted_model, tmp_path):
+    from petmtl import MultiTaskPETSurvival
+
+    est, _ = fitted_model
+    path = save(est, tmp_path / "binary.pt")
+    with pytest.raises(ValueError, match="holds a 'MultiTaskPETEstimator', expected a "
+                                         "MultiTaskPETSurvival"):
+        MultiTaskPETSurvival.load(path)
 
 
 def test_pickle_keeps_working(fitted_model):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -127,9 +128,9 @@ def test_breslow_hand_computed_with_ties():
     # t=1: all at risk, exp sum 1+2+1+3+1 = 8, one event;
     # t=2: {2, 2, 3, 4} sum 2+1+3+1 = 7, two events; t=3 censoring only; t=4: {4} sum 1.
     h0 = np.array([1 / 8, 1 / 8 + 2 / 7, 1 / 8 + 2 / 7 + 1.0])
-    est = BreslowEstimator().fit(log_risk, time, event)
+    est = BreslowEstimator().fit(log_risk, event, time)
     np.testing.assert_array_equal(est.unique_times_, [1.0, 2.0, 4.0])
-    np.testing.assert_allclose(est.cumulative_baseline_hazard_([0.5, 1, 2, 3, 4, 9]),
+    np.testing.assert_allclose(est.cum_baseline_hazard_([0.5, 1, 2, 3, 4, 9]),
                                [0.0, h0[0], h0[1], h0[1], h0[2], h0[2]], rtol=1e-12)
     np.testing.assert_allclose(est.baseline_survival_([0.5, 3.0]), [1.0, math.exp(-h0[1])])
     hazard = est.get_cumulative_hazard_function([0.0, math.log(3.0)], return_array=True)
@@ -145,19 +146,19 @@ def test_breslow_errors():
     with pytest.raises(AttributeError, match="not fitted"):
         BreslowEstimator().get_survival_function([0.0])
     with pytest.raises(ValueError, match="log_risk has 1 samples"):
-        BreslowEstimator().fit([0.0], [1.0, 2.0], [1, 1])
+        BreslowEstimator().fit([0.0], [1, 1], [1.0, 2.0])
     with pytest.raises(ValueError, match="event: no event"):
-        BreslowEstimator().fit([0.0, 0.0], [1.0, 2.0], [0, 0])
+        BreslowEstimator().fit([0.0, 0.0], [0, 0], [1.0, 2.0])
 
 
 def test_breslow_matches_sksurv():
     coxph = pytest.importorskip("sksurv.linear_model.coxph")
     time, event, log_risk, _ = _cohort()
-    ours = BreslowEstimator().fit(log_risk, time, event)
+    ours = BreslowEstimator().fit(log_risk, event, time)
     theirs = coxph.BreslowEstimator().fit(log_risk, event, time)
     # sksurv's step functions clamp times before the first jump; compare from there on
     grid = np.linspace(time[event].min(), time.max(), 57)
-    np.testing.assert_allclose(ours.cumulative_baseline_hazard_(grid),
+    np.testing.assert_allclose(ours.cum_baseline_hazard_(grid),
                                theirs.cum_baseline_hazard_(grid), rtol=0, atol=1e-9)
     ours_s = ours.get_survival_function(log_risk[:5])
     theirs_s = theirs.get_survival_function(log_risk[:5])
@@ -168,7 +169,7 @@ def test_breslow_matches_sksurv():
 # --- Kaplan-Meier and log-rank ----------------------------------------------------------------
 
 def test_kaplan_meier_hand_computed():
-    times, surv = kaplan_meier([1, 2, 2, 3, 4, 5], [1, 1, 0, 0, 1, 0])
+    times, surv = kaplan_meier([1, 1, 0, 0, 1, 0], [1, 2, 2, 3, 4, 5])
     # 6 at risk at t=1 (1 event), 5 at t=2 (1 event, 1 censored), 2 at t=4 (1 event)
     np.testing.assert_array_equal(times, [1, 2, 3, 4, 5])
     np.testing.assert_allclose(surv, [5 / 6, 2 / 3, 2 / 3, 1 / 3, 1 / 3], rtol=1e-12)
@@ -178,7 +179,7 @@ def test_kaplan_meier_hand_computed():
 def test_kaplan_meier_matches_lifelines_and_sksurv():
     lifelines = pytest.importorskip("lifelines")
     time, event, _, _ = _cohort(seed=3)
-    times, surv = kaplan_meier(time, event)
+    times, surv = kaplan_meier(event, time)
     km = lifelines.KaplanMeierFitter().fit(time, event)
     expected = km.survival_function_at_times(times).to_numpy()
     np.testing.assert_allclose(surv, expected, rtol=0, atol=1e-9)
@@ -191,7 +192,7 @@ def test_kaplan_meier_matches_lifelines_and_sksurv():
 def test_logrank_identical_groups_gives_zero():
     time = np.array([1.0, 3.0, 4.0, 6.0])
     event = np.array([1, 0, 1, 1])
-    stat, p = logrank_test(np.r_[time, time], np.r_[event, event], ["a"] * 4 + ["b"] * 4)
+    stat, p = logrank_test(np.r_[event, event], np.r_[time, time], ["a"] * 4 + ["b"] * 4)
     assert abs(stat) < 1e-12 and abs(p - 1.0) < 1e-9
 
 
@@ -199,19 +200,48 @@ def test_logrank_matches_lifelines_two_and_three_groups():
     lifelines_stats = pytest.importorskip("lifelines.statistics")
     time, event, _, groups = _cohort(n=60, seed=5)
     g2 = groups % 2
-    stat, p = logrank_test(time, event, g2)
+    stat, p = logrank_test(event, time, g2)
     ref = lifelines_stats.logrank_test(time[g2 == 0], time[g2 == 1], event[g2 == 0],
                                        event[g2 == 1])
     assert abs(stat - ref.test_statistic) < 1e-9 and abs(p - ref.p_value) < 1e-9
-    stat, p = logrank_test(time, event, groups)
+    stat, p = logrank_test(event, time, groups)
     ref = lifelines_stats.multivariate_logrank_test(time, groups, event)
     assert abs(stat - ref.test_statistic) < 1e-9 and abs(p - ref.p_value) < 1e-9
 
 
 def test_logrank_errors():
     with pytest.raises(ValueError, match="groups must hold at least two distinct labels"):
-        logrank_test([1, 2], [1, 1], [0, 0])
+        logrank_test([1, 1], [1, 2], [0, 0])
     with pytest.raises(ValueError, match="groups must be 1-D of the length of time"):
-        logrank_test([1, 2], [1, 1], [0, 1, 1])
+        logrank_test([1, 1], [1, 2], [0, 1, 1])
     with pytest.raises(ValueError, match="time must not contain unknown"):
-        logrank_test([1, np.nan], [1, 1], [0, 1])
+        logrank_test([1, 1], [1, np.nan], [0, 1])
+
+
+# --- the order of petmtl 0.1 ------------------------------------------------------------------
+
+def test_time_before_event_still_works_with_a_future_warning():
+    time, event, log_risk, groups = _cohort(seed=7)
+    with pytest.warns(FutureWarning, match="kaplan_meier now takes event before time"):
+        old = kaplan_meier(time, event)
+    new = kaplan_meier(event, time)
+    np.testing.assert_array_equal(old[0], new[0])
+    np.testing.assert_array_equal(old[1], new[1])
+    with pytest.warns(FutureWarning, match="logrank_test now takes event before time"):
+        assert logrank_test(time, event.astype(int), groups) == logrank_test(event, time, groups)
+    with pytest.warns(FutureWarning, match="BreslowEstimator.fit now takes event"):
+        old = BreslowEstimator().fit(log_risk, time, event)
+    new = BreslowEstimator().fit(log_risk, event, time)
+    np.testing.assert_array_equal(old.cum_baseline_hazard_.y, new.cum_baseline_hazard_.y)
+    with pytest.warns(FutureWarning, match="cum_baseline_hazard_"):
+        np.testing.assert_array_equal(old.cumulative_baseline_hazard_.y,
+                                      old.cum_baseline_hazard_.y)
+
+
+def test_times_of_only_zero_and_one_are_read_in_the_new_order():
+    # ambiguous input is never swapped: times of 0 and 1 with boolean events
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        times, surv = kaplan_meier(np.array([True, False, True]), np.array([1.0, 0.0, 1.0]))
+    np.testing.assert_array_equal(times, [0.0, 1.0])
+    np.testing.assert_allclose(surv, [1.0, 0.0])

@@ -11,7 +11,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 
 from petmtl import MultiTaskPETSurvival
 from petmtl.metrics import concordance_index_censored, concordance_index_scorer
-from petmtl.survival import make_survival_y
+from petmtl.survival import StepFunction, kaplan_meier, make_survival_y
 
 from .conftest import TINY, make_blob_volumes
 
@@ -51,7 +51,7 @@ def test_methods_return_the_documented_forms(fitted, data):
     np.testing.assert_allclose(functions[0](fitted.unique_times_), survival[0])
     assert functions[0](0.0) == 1.0
     hazard = fitted.predict_cumulative_hazard_function(X[:3], return_array=True)
-    np.testing.assert_allclose(np.exp(-hazard), survival, rtol=1e-6, atol=1e-9)
+    assert hazard.shape == survival.shape and np.all(np.diff(hazard, axis=1) >= -1e-12)
     assert fitted.score(X, y) == pytest.approx(concordance_index_censored(
         y["event"][~np.isnan(y["time"])], y["time"][~np.isnan(y["time"])],
         risk[~np.isnan(y["time"])])[0])
@@ -59,6 +59,37 @@ def test_methods_return_the_documented_forms(fitted, data):
     assert fitted.segment(X[:2]).shape == X[:2].shape
     assert fitted.predict_pathology(X[:2]).shape == (2,)
     assert fitted.transform(X[:2]).ndim == 2
+
+
+def test_mean_predicted_survival_follows_kaplan_meier_on_the_training_cohort(fitted, data):
+    """Calibration in the large: Breslow's baseline (Cox) or the fitted hazards (logistic
+    hazard) make the cohort's mean predicted survival follow its Kaplan-Meier curve."""
+    X, y, _, _ = data
+    known = ~np.isnan(y["time"])
+    km = StepFunction(*kaplan_meier(y["event"][known], y["time"][known]), initial=1.0)
+    times = fitted.unique_times_  # event times (Cox), the ends of the time bins (hazard)
+    mean = np.mean([f(times) for f in fitted.predict_survival_function(X[known])], axis=0)
+    # 0.15 catches a swapped event/time or a baseline fitted on other risks (0.4 and more)
+    assert np.max(np.abs(mean - km(times))) < 0.15, np.c_[times, km(times), mean]
+
+
+def test_fitted_attributes_have_scikit_survival_names(fitted, data, tmp_path):
+    X, y, _, _ = data
+    events = np.unique(y["time"][y["event"]])
+    np.testing.assert_array_equal(fitted.event_times_, events)
+    if fitted.loss == "cox":
+        np.testing.assert_array_equal(fitted.unique_times_, events)
+        baseline = fitted.cum_baseline_hazard_
+        assert isinstance(baseline, StepFunction) and baseline.initial == 0.0
+        np.testing.assert_allclose(fitted.baseline_survival_(events), np.exp(-baseline(events)))
+        with pytest.warns(FutureWarning, match="cum_baseline_hazard_"):
+            np.testing.assert_array_equal(fitted.baseline_cumulative_hazard_, baseline.y)
+        loaded = MultiTaskPETSurvival.load(fitted.save(tmp_path / "cox.pt"))
+        assert isinstance(loaded.cum_baseline_hazard_, StepFunction)
+        np.testing.assert_array_equal(loaded.cum_baseline_hazard_.y, baseline.y)
+    else:
+        assert fitted.cum_baseline_hazard_ is None
+        np.testing.assert_array_equal(fitted.unique_times_, fitted.time_bins_[1:])
 
 
 def test_unknown_outcomes_train_without_nan(fitted):

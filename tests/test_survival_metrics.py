@@ -11,21 +11,18 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils.metadata_routing import MetadataRequest
 
-from petmtl._survival_losses import cox_ph_loss
-from petmtl._survival_metrics import (
-    brier_score,
-    concordance_index_censored,
-    concordance_index_ipcw,
-    cumulative_dynamic_auc,
-    integrated_brier_score,
-)
-from petmtl._survival_scorers import (
+from petmtl.metrics import (
     ConcordanceIPCWScorer,
     CumulativeAUCScorer,
     IntegratedBrierScorer,
+    brier_score,
+    concordance_index_censored,
+    concordance_index_ipcw,
     concordance_index_scorer,
+    cumulative_dynamic_auc,
+    integrated_brier_score,
 )
-from petmtl.survival import BreslowEstimator, check_survival_y, make_survival_y
+from petmtl.survival import BreslowEstimator, check_survival_y, cox_ph_loss, make_survival_y
 
 NO_CENSORING = make_survival_y([True] * 5, [1.0, 2.0, 3.0, 4.0, 5.0])  # G(t) = 1 throughout
 
@@ -126,7 +123,7 @@ def test_metrics_match_sksurv(seed):
         theirs = metrics.concordance_index_ipcw(train, test, risk, **kw)
         assert abs(ours[0] - theirs[0]) < 1e-9 and ours[1:] == tuple(theirs[1:])
     times = np.quantile(test["time"], [0.2, 0.4, 0.6])
-    breslow = BreslowEstimator().fit(X[:50] @ [0.8, -0.3], train["time"], train["event"])
+    breslow = BreslowEstimator().fit(X[:50] @ [0.8, -0.3], train["event"], train["time"])
     survival = np.stack([f(times) for f in breslow.get_survival_function(risk)])
     for estimate in (risk, -np.log(survival)):
         auc, mean = cumulative_dynamic_auc(train, test, estimate, times)
@@ -174,12 +171,12 @@ class LinearCox(BaseEstimator):
 
         def objective(w):
             w = torch.tensor(w, requires_grad=True)
-            loss = cox_ph_loss(torch.from_numpy(X) @ w, time, event) + self.alpha * w @ w
+            loss = cox_ph_loss(torch.from_numpy(X) @ w, event, time) + self.alpha * w @ w
             loss.backward()
             return loss.item(), w.grad.numpy()
 
         self.coef_ = minimize(objective, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B").x
-        self.breslow_ = BreslowEstimator().fit(X @ self.coef_, time, event)
+        self.breslow_ = BreslowEstimator().fit(X @ self.coef_, event, time)
         self.survival_train_ = y
         return self
 

@@ -8,7 +8,7 @@
 Task labels and their one missing-label convention live in :mod:`petmtl._labels`.
 """
 
-from .fit_data import FitData, check_fit_data
+from .fit_data import FitData, OutcomeData, check_fit_data
 from .loading import (
     FileReads,
     TaskDataset,
@@ -22,7 +22,7 @@ from .masks import check_array_masks, check_masks
 from .volumes import PathVolumes, as_volumes, check_volumes, is_path_input, take
 
 __all__ = [
-    "FileReads", "FitData", "PathVolumes", "TaskDataset", "as_volumes", "check_array_masks",
-    "check_fit_data", "check_masks", "check_volumes", "intensity_scaling", "is_path_input",
-    "iterate_files", "prediction_loader", "read_file", "take", "training_loaders",
+    "FileReads", "FitData", "OutcomeData", "PathVolumes", "TaskDataset", "as_volumes",
+    "check_array_masks", "check_fit_data", "check_masks", "check_volumes", "intensity_scaling",
+    "is_path_input", "iterate_files", "prediction_loader", "read_file", "take", "training_loaders",
 ]

@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._labels import check_labels
 from .masks import check_masks
+
+
+@dataclass(frozen=True)
+class OutcomeData:
+    """What an estimator reads from its ``y``: the one thing a concrete estimator adds.
+
+    Attributes
+    ----------
+    targets : dict of str to (values, known)
+        Per-sample arrays that the outcome task reads from each batch (``"outcome"``,
+        and e.g. ``"event"``, ``"time_bin"``), unknown entries 0, with their flags.
+    strata : ndarray of int
+        Per-sample class (-1 unknown) that the validation split and the refit's folds
+        keep balanced: the outcome class, or the event indicator.
+    make_task : callable
+        ``make_task(train_index)`` -> the :class:`~petmtl.losses.OutcomeTask` trained on
+        those samples (class weights are counted on them).
+    attributes : dict
+        Fitted attributes learnt from ``y`` (``classes_``, ``survival_train_``, ...),
+        including ``n_outcome_outputs_``, T4's outputs per sample.
+    """
+
+    targets: dict
+    strata: np.ndarray
+    make_task: Callable
+    attributes: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -16,7 +43,7 @@ class FitData:
 
     Attributes
     ----------
-    volumes : ndarray of shape (n, D, H, W) or PathVolumes
+    volumes : ndarray of shape (n, x, y, z) or PathVolumes
     masks : ndarray or None
         uint8 masks (arrays) or mask paths (files), None without the segmentation task.
     mask_known : ndarray of bool or None
@@ -25,7 +52,8 @@ class FitData:
     strata : dict of str to ndarray
         Class codes (-1 unknown) that a validation split may preserve.
     attributes : dict
-        Fitted attributes derived from the labels (``classes_``, ``pathology_classes_``).
+        Fitted attributes derived from the labels (the outcome's and
+        ``pathology_classes_``).
     """
 
     volumes: object
@@ -36,7 +64,7 @@ class FitData:
     attributes: dict
 
 
-def check_fit_data(volumes, outcome: tuple[dict, dict, dict], *, masks, pathology,
+def check_fit_data(volumes, outcome: OutcomeData, *, masks, pathology,
                    tasks: tuple[str, ...]) -> FitData:
     """Check the auxiliary labels of the enabled ``tasks`` beside a checked outcome.
 
@@ -44,7 +72,7 @@ def check_fit_data(volumes, outcome: tuple[dict, dict, dict], *, masks, patholog
     ----------
     volumes : ndarray or PathVolumes
         Checked volumes.
-    outcome : tuple of (attributes, targets, strata)
+    outcome : OutcomeData
         The estimator's reading of ``y``.
     masks, pathology
         As passed to ``fit``; required when their task is enabled.
@@ -55,9 +83,8 @@ def check_fit_data(volumes, outcome: tuple[dict, dict, dict], *, masks, patholog
     -------
     FitData
     """
-    outcome_attributes, targets, strata = outcome
-    attributes = {**outcome_attributes, "pathology_classes_": None}
-    targets, strata = dict(targets), dict(strata)
+    attributes = {**outcome.attributes, "pathology_classes_": None}
+    targets, strata = dict(outcome.targets), {"outcome": outcome.strata}
     mask_array = mask_known = None
     if "segmentation" in tasks:
         if masks is None:

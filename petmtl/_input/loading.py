@@ -34,13 +34,13 @@ def read_file(reader, i: int):
 class TaskDataset(Dataset):
     """Volumes with their (possibly missing) task labels, one dict of tensors per item.
 
-    Each item holds ``"image"`` (1, D, H, W) float32 and, when masks are given,
-    ``"mask"`` (1, D, H, W) with ``"mask_known"``; every entry of ``targets`` adds
+    Each item holds ``"image"`` (1, x, y, z) float32 and, when masks are given,
+    ``"mask"`` (1, x, y, z) with ``"mask_known"``; every entry of ``targets`` adds
     ``name`` and ``name_known``. Unknown values are stored as 0 with their flag False.
 
     Parameters
     ----------
-    volumes : ndarray of shape (n, D, H, W) or PathVolumes
+    volumes : ndarray of shape (n, x, y, z) or PathVolumes
         float32 volumes (not copied), or files read when an item is requested.
     indices : array-like of int, optional
         Subset of the samples to serve (default: all).

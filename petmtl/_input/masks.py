@@ -41,7 +41,7 @@ def check_masks(volumes, masks) -> tuple[np.ndarray, np.ndarray]:
     Returns
     -------
     masks : ndarray
-        uint8 (n, D, H, W) with zeros where unknown, or an object array of mask paths
+        uint8 (n, x, y, z) with zeros where unknown, or an object array of mask paths
         (None where unknown) for file input.
     known : ndarray of bool, shape (n,)
     """
@@ -59,7 +59,7 @@ def check_array_masks(masks, n_samples: int, spatial: tuple[int, ...]):
 
     Returns
     -------
-    masks : ndarray of uint8, shape (n, D, H, W)
+    masks : ndarray of uint8, shape (n, x, y, z)
         Zeros where unknown.
     known : ndarray of bool, shape (n,)
     """
@@ -82,7 +82,7 @@ def check_array_masks(masks, n_samples: int, spatial: tuple[int, ...]):
     if array.ndim == 2 and array.shape[0] == n_samples and array.shape[1] == np.prod(spatial):
         array = array.reshape(n_samples, *spatial)
     if array.shape != (n_samples, *spatial):
-        raise ValueError(f"{name} must have X's shape (n, D, H, W) = {(n_samples, *spatial)}, "
+        raise ValueError(f"{name} must have X's shape (n, x, y, z) = {(n_samples, *spatial)}, "
                          f"got shape {array.shape}")
     for i in range(n_samples):
         out[i] = _check_one_mask(array[i], spatial, f"{name}[{i}]")

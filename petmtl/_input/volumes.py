@@ -1,6 +1,6 @@
 """PET volumes given as arrays or as NIfTI file paths, checked and made indexable.
 
-Arrays become float32 ``(n, D, H, W)``; paths become a :class:`PathVolumes`, a lazy
+Arrays become float32 ``(n, x, y, z)``; paths become a :class:`PathVolumes`, a lazy
 stand-in for such an array whose files are read (reoriented, resampled and cropped by
 :class:`petmtl.io.NiftiVolumeDataset`) only when a batch needs them.
 """
@@ -18,9 +18,9 @@ PATH_TYPES = (str, os.PathLike)
 
 
 def check_volumes(X, volume_shape=None, *, name: str = "X") -> np.ndarray:
-    """Validate PET volumes and return them as float32 of shape (n, D, H, W).
+    """Validate PET volumes and return them as float32 of shape (n, x, y, z).
 
-    Accepted forms: (n, D, H, W); (n, 1, D, H, W); or 2-D (n, n_features)
+    Accepted forms: (n, x, y, z); (n, 1, x, y, z); or 2-D (n, n_features)
     flattened volumes, reshaped to ``volume_shape`` when given, otherwise read
     as 1 x 1 x n_features lines (which is what lets scikit-learn's generic
     estimator checks run on this estimator). Sparse, complex, non-numeric,
@@ -41,13 +41,13 @@ def check_volumes(X, volume_shape=None, *, name: str = "X") -> np.ndarray:
         raise type(exc)(f"{name}: {exc}") from None
     if array.ndim == 5:
         if array.shape[1] != 1:
-            raise ValueError(f"{name} with 5 dimensions must have shape (n, 1, D, H, W) "
+            raise ValueError(f"{name} with 5 dimensions must have shape (n, 1, x, y, z) "
                              f"(one channel), got shape {array.shape}")
         array = array[:, 0]
     elif array.ndim == 2:
         array = array.reshape(len(array), *_flat_shape(array.shape[1], volume_shape, name))
     elif array.ndim != 4:
-        raise ValueError(f"{name} must have shape (n, D, H, W), (n, 1, D, H, W) or "
+        raise ValueError(f"{name} must have shape (n, x, y, z), (n, 1, x, y, z) or "
                          f"(n, n_voxels); got an array with {array.ndim} dimension(s), "
                          f"shape {array.shape}")
     if min(array.shape[1:]) == 0:
@@ -156,7 +156,7 @@ def take(volumes, indices):
 
 def as_volumes(X, *, volume_shape=None, spacing=2.0, input_shape=(64, 64, 64),
                crop_center="body", interpolation="linear", num_workers=0, cache=None):
-    """Arrays -> float32 (n, D, H, W); a sequence of paths -> :class:`PathVolumes`.
+    """Arrays -> float32 (n, x, y, z); a sequence of paths -> :class:`PathVolumes`.
 
     Parameters
     ----------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..survival.estimator import MultiTaskPETSurvival
 from ._common import UserError, encode_labels, read_manifest, report
 from ._predict import predict_rows
 
@@ -34,7 +35,7 @@ def _survival_metrics(manifest, rows) -> dict:
         def harrell(e, t, risk):
             return concordance_index_censored(e.astype(bool), t, risk)[0]
 
-        estimate, low, high = bootstrap_interval(harrell, event, time, rows["score"][known],
+        estimate, low, high = bootstrap_interval(harrell, event, time, rows["risk"][known],
                                                  stratify=event, random_state=0)
         metrics.update(cindex=float(estimate), cindex_low=float(low), cindex_high=float(high))
     return metrics
@@ -51,14 +52,14 @@ def cmd_evaluate(args) -> int:
     rows = predict_rows(est, manifest, quiet=args.quiet, want_masks=with_masks,
                         threshold=args.threshold, reference_masks=with_masks)
     metrics: dict[str, float | int | None] = {"n_patients": len(manifest)}
-    if hasattr(est, "survival_train_"):
+    if isinstance(est, MultiTaskPETSurvival):
         metrics.update(_survival_metrics(manifest, rows))
     else:
         metrics.update(_binary_metrics(est, manifest, rows))
     metrics["dice"] = None
     if with_masks:
         scores = [dice_score(truth[None], predicted[None], per_sample=True)[0]
-                  for truth, predicted in zip(rows["reference"], rows["masks"], strict=True)
+                  for truth, predicted in zip(rows["reference_masks"], rows["masks"], strict=True)
                   if truth is not None]
         metrics["dice"] = float(np.mean(scores))
         metrics["n_masks"] = len(scores)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import os
-import sys
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from .._outputs import finish_segmentation
+from ..serialization import load
+from ..survival.estimator import MultiTaskPETSurvival
 from ._common import UserError, atomic_write_text, read_manifest, safe_name
 
 
@@ -22,69 +21,49 @@ def default_horizons(est) -> list[float]:
 
 
 def predict_rows(est, manifest, *, quiet: bool, masks_dir=None, threshold=0.5,
-                 want_masks=False, reference_masks=False, horizons=()):
+                 want_masks=False, reference_masks=False, horizons=()) -> dict:
     """Per-patient outcome, pathology and (optionally) masks, each file read once.
 
     The outcome is the probability of the positive class and the predicted label for a
     binary model, or the risk score and the survival at each of ``horizons`` for a
-    survival model. With ``reference_masks`` the manifest's masks are read against the
-    same read of the PET (``out["reference"]``).
+    survival model (:meth:`~petmtl.MultiTaskPETEstimator.predict_files`). With
+    ``reference_masks`` the manifest's masks are read against the same read of the PET
+    (``"reference_masks"``).
     """
-    n = len(manifest)
-    survival = hasattr(est, "survival_train_")
-    has_pathology = "pathology" in est.tasks
     segment = masks_dir is not None or want_masks
     if segment and "segmentation" not in est.tasks:
         raise UserError("this model was trained without the segmentation task, so it "
                         "cannot predict masks")
-    outputs = ["outcome", *(["pathology"] if has_pathology else []),
-               *(["segmentation"] if segment else [])]
-    targets = [None] * n
-    if masks_dir is not None:
-        targets = [os.path.join(masks_dir, f"{safe_name(i)}_seg.nii.gz") for i in manifest.ids]
-    out = {"score": np.zeros(n), "label": np.empty(n, dtype=object),
-           "survival": np.zeros((n, len(horizons))),
-           "pathology": np.empty(n, dtype=object), "masks": [None] * n, "reference": [None] * n}
-    files = est._predict_files(list(manifest.X), outputs,
-                               reference_masks=list(manifest.masks) if reference_masks else None)
-    bar = tqdm(files, total=n, desc="petmtl predict", unit="patient", disable=quiet,
-               file=sys.stderr)
-    for i, item in enumerate(bar):
-        if survival:
-            out["score"][i] = est._risk(item["outcome"][None])[0]
-            out["survival"][i] = est._survival_at(item["outcome"][None], horizons)[0]
-        else:
-            out["score"][i] = est._outcome_proba(item["outcome"])[0, 1]
-            out["label"][i] = est.classes_[int(out["score"][i] > 0.5)]
-        if has_pathology:
-            proba = est._pathology_proba(item["pathology"])[0]
-            out["pathology"][i] = est.pathology_classes_[int(proba.argmax())]
-        if segment:
-            out["masks"][i] = finish_segmentation(item["segmentation"], item["record"],
-                                                  manifest.X[i], threshold=threshold,
-                                                  target=targets[i], header=item["header"])
-        reference = item.get("reference_mask")
-        out["reference"][i] = None if reference is None else np.asarray(reference)
-    return out
+    survival = isinstance(est, MultiTaskPETSurvival)
+    outputs = ["risk", "survival"] if survival else ["proba", "label"]
+    outputs += ["pathology"] if "pathology" in est.tasks else []
+    outputs += ["masks"] if segment else []
+    est.set_params(verbose=0 if quiet else 1)  # a progress bar over the files
+    rows = est.predict_files(
+        list(manifest.X), outputs=outputs, threshold=threshold,
+        masks=list(manifest.masks) if reference_masks else None,
+        times=list(horizons) if survival else None, output_dir=masks_dir,
+        names=[safe_name(i) for i in manifest.ids] if masks_dir is not None else None)
+    if not survival:
+        rows["score"] = rows["proba"][:, 1]
+    return rows
 
 
 def cmd_predict(args) -> int:
     """Run ``petmtl predict``."""
-    from ..serialization import load
-
     est = load(args.model)
     manifest = read_manifest(args)
     if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         raise UserError(f"--out: folder does not exist for {args.out}")
     if args.masks_dir is not None:
         os.makedirs(args.masks_dir, exist_ok=True)
-    survival = hasattr(est, "survival_train_")
+    survival = isinstance(est, MultiTaskPETSurvival)
     horizons = (args.horizons if args.horizons else default_horizons(est)) if survival else []
     rows = predict_rows(est, manifest, quiet=args.quiet, masks_dir=args.masks_dir,
                         threshold=args.threshold, horizons=horizons)
     if survival:
         header = ["risk", *[f"survival_{h:g}" for h in horizons]]
-        columns = [rows["score"], *rows["survival"].T]
+        columns = [rows["risk"], *rows["survival"].T]
     else:
         header = ["predicted_outcome", f"probability_{est.classes_[1]}"]
         columns = [rows["label"], rows["score"]]

@@ -21,7 +21,7 @@ from ._resample import (
     resample_to_spacing,
     resampled_geometry,
 )
-from ._sliding import sliding_window_predict
+from ._sliding import DEFAULT_OVERLAP, sliding_window_predict
 from ._volume import (
     Volume,
     canonical_orientation,
@@ -33,6 +33,7 @@ from ._volume import (
 from ._write import write_mask_like, write_nifti
 
 __all__ = [
+    "DEFAULT_OVERLAP",
     "GeometryRecord",
     "Manifest",
     "NiftiVolumeDataset",

@@ -160,8 +160,8 @@ def collate_volumes(batch):
 
     Returns
     -------
-    pet : torch.Tensor of shape (b, 1, D, H, W)
-    mask : torch.Tensor of shape (b, 1, D, H, W) or None
+    pet : torch.Tensor of shape (b, 1, x, y, z)
+    mask : torch.Tensor of shape (b, 1, x, y, z) or None
         None if no item has a mask; otherwise items without a mask are filled with -1 so a
         loss can ignore them (``mask >= 0``).
     records : list of GeometryRecord

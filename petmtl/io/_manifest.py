@@ -11,7 +11,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from .._labels import MISSING, is_missing
-from .._survival_y import make_survival_y
+from ..survival.target import make_survival_y
 from ._volume import PathLike
 
 

@@ -119,7 +119,7 @@ class PETDescriptors(nn.Module):
 
     def forward(self, suv: torch.Tensor, probability: torch.Tensor | None = None
                 ) -> torch.Tensor:
-        """Descriptors (n, n_features) of SUV volumes (n, 1, D, H, W) and tumour maps."""
+        """Descriptors (n, n_features) of SUV volumes (n, 1, x, y, z) and tumour maps."""
         suv, parts = suv.float(), []
         voxel_ml = math.prod(self.voxel_size) / 1000.0
         excluded = torch.zeros_like(suv)

@@ -185,7 +185,7 @@ class MultiTaskWNet(nn.Module):
 
         Parameters
         ----------
-        x : torch.Tensor of shape (n, 1, D, H, W)
+        x : torch.Tensor of shape (n, 1, x, y, z)
             Intensity-scaled PET volumes.
         outputs : sequence of str, optional
             Outputs wanted, among :attr:`output_names`; the branches that none of
@@ -199,11 +199,11 @@ class MultiTaskWNet(nn.Module):
         -------
         dict of torch.Tensor
             ``"outcome"`` logits (n,), ``"features"`` the T4 input vector, and
-            when enabled ``"reconstruction"`` (n, 1, D, H, W), ``"segmentation"``
-            logits (n, 1, D, H, W) and ``"pathology"`` logits (n, k).
+            when enabled ``"reconstruction"`` (n, 1, x, y, z), ``"segmentation"``
+            logits (n, 1, x, y, z) and ``"pathology"`` logits (n, k).
         """
         if x.ndim != 5 or x.shape[1] != 1:
-            raise ValueError(f"x must have shape (n, 1, D, H, W), got {tuple(x.shape)}")
+            raise ValueError(f"x must have shape (n, 1, x, y, z), got {tuple(x.shape)}")
         wanted = set(self.output_names if outputs is None else outputs)
         unknown = wanted - set(self.output_names)
         if unknown:

@@ -11,11 +11,13 @@ read with ``torch.load(weights_only=True)``, so loading one never runs code):
     The optimizer's state dict (AdamW moments and step counts).
 ``training_state``
     ``kind`` (``"petmtl-run"``) and ``version``; ``epoch`` (completed epochs),
-    ``best_epoch``, ``best_loss``, ``history`` (JSON); ``last_model`` (the weights of
-    the last completed epoch); ``rng``: ``torch`` (global CPU generator), ``generator``
-    (shuffling, augmentation) and on CUDA ``cuda``; ``split``: ``train`` and ``valid``
-    sample indices; ``outcome``: what the outcome task keeps between batches (the Cox
-    risk-set memory).
+    ``best_epoch``, ``best_score`` (the best value of the monitored validation record,
+    in its own units; files of petmtl 0.1 hold ``best_loss`` instead), ``history``
+    (JSON); ``last_model`` (the weights of the last completed epoch); ``rng``: ``torch``
+    (global CPU generator), ``generator`` (shuffling, augmentation) and on CUDA
+    ``cuda``; ``split``: ``train`` and ``valid`` sample indices; ``outcome``: what the
+    outcome task keeps between batches (the Cox risk-set memory); ``callbacks``: the
+    state of the callbacks that have one (the learning-rate schedule).
 
 Files are replaced atomically, so a crash while writing leaves the previous
 checkpoint intact.
@@ -34,7 +36,7 @@ import torch
 from .. import serialization
 from ..exceptions import CheckpointError
 from ..serialization import ModelRecord
-from .loop import LoopState
+from .loop import LoopState, TrainingLoop
 
 RUN_KIND = "petmtl-run"
 RUN_VERSION = 1
@@ -61,8 +63,9 @@ class RunState:
     Attributes
     ----------
     epoch, best_epoch : int
-        Completed epochs and the epoch of the best validation loss (0: none).
-    best_loss : float
+        Completed epochs and the epoch of the best validation score (0: none).
+    best_score : float or None
+        The best value of the monitored validation record.
     history : list of dict
     rng : dict
         ``torch``, ``generator`` and on CUDA ``cuda`` random states.
@@ -72,11 +75,13 @@ class RunState:
     optimizer_state : dict
     outcome_state : dict
         What the outcome task keeps between batches (e.g. the Cox risk-set memory).
+    callback_states : dict
+        The state of each named callback (e.g. the learning-rate schedule).
     """
 
     epoch: int
     best_epoch: int
-    best_loss: float
+    best_score: float | None
     history: list
     rng: dict
     split: tuple
@@ -84,39 +89,43 @@ class RunState:
     best_model: dict | None
     optimizer_state: dict
     outcome_state: dict = dataclasses.field(default_factory=dict)
+    callback_states: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def capture(cls, state: LoopState, module, optimizer, generator, device, split, *,
-                outcome_state: dict | None = None) -> RunState:
-        """Copy the run's state to the CPU, with the module's current weights as last."""
-        rng = {"torch": torch.get_rng_state(), "generator": generator.get_state()}
+    def capture(cls, loop: TrainingLoop, split) -> RunState:
+        """Copy a loop's run to the CPU, with the network's current weights as last."""
+        state, device = loop.state, loop.forward.device
+        rng = {"torch": torch.get_rng_state(), "generator": loop.setup.generator.get_state()}
         if device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(device)
         return cls(epoch=state.epoch, best_epoch=state.best_epoch,
-                   best_loss=float(state.best_loss), history=list(state.history), rng=rng,
-                   split=split, last_model=cpu_copy(module.state_dict()),
+                   best_score=state.best_score, history=list(state.history), rng=rng,
+                   split=split, last_model=cpu_copy(loop.module.state_dict()),
                    best_model=None if state.best_state is None else cpu_copy(state.best_state),
-                   optimizer_state=cpu_copy(optimizer.state_dict()),
-                   outcome_state=cpu_copy(outcome_state or {}))
+                   optimizer_state=cpu_copy(loop.optimizer.state_dict()),
+                   outcome_state=cpu_copy(loop.setup.outcome.state_dict()),
+                   callback_states=cpu_copy(loop.callback_states()))
 
     def training_state(self) -> dict:
         """The checkpoint's ``training_state`` entry (see the module docstring)."""
         train_idx, valid_idx = self.split
         return {
             "kind": RUN_KIND, "version": RUN_VERSION, "epoch": self.epoch,
-            "best_epoch": self.best_epoch, "best_loss": self.best_loss,
+            "best_epoch": self.best_epoch, "best_score": self.best_score,
             "history": json.dumps(self.history), "rng": self.rng,
             "split": {"train": torch.as_tensor(np.asarray(train_idx, dtype=np.int64)),
                       "valid": torch.as_tensor(np.asarray(
                           [] if valid_idx is None else valid_idx, dtype=np.int64))},
             "last_model": self.last_model, "outcome": self.outcome_state,
+            "callbacks": self.callback_states,
         }
 
     def restore(self, module, optimizer, generator, device, *, learning_rate: float,
                 weight_decay: float) -> LoopState:
         """Load the run into a fresh module, optimizer and generator; return its progress.
 
-        A changed ``learning_rate`` or ``weight_decay`` applies from the next step on.
+        A changed ``learning_rate`` or ``weight_decay`` applies from the next step on (a
+        learning-rate schedule then sets the rates it had reached).
         """
         module.load_state_dict(self.last_model)
         optimizer.load_state_dict(self.optimizer_state)
@@ -130,7 +139,7 @@ class RunState:
         if self.best_epoch > 0 and self.best_model is not None:
             best_state = {k: v.to(device) for k, v in self.best_model.items()}
         return LoopState(epoch=self.epoch, history=list(self.history),
-                         best_loss=self.best_loss, best_epoch=self.best_epoch,
+                         best_score=self.best_score, best_epoch=self.best_epoch,
                          best_state=best_state)
 
 
@@ -210,13 +219,25 @@ def read_run(path) -> Continuation:
         valid = ts["split"]["valid"].numpy()
         run = RunState(
             epoch=int(ts["epoch"]), best_epoch=int(ts["best_epoch"]),
-            best_loss=float(ts["best_loss"]), history=json.loads(ts["history"]),
+            best_score=_best_score(ts, record.params), history=json.loads(ts["history"]),
             rng=ts["rng"], split=(ts["split"]["train"].numpy(), valid if len(valid) else None),
             last_model=ts["last_model"],
             best_model=record.state_dict if int(ts["best_epoch"]) > 0 else None,
-            optimizer_state=record.optimizer_state, outcome_state=ts.get("outcome", {}))
+            optimizer_state=record.optimizer_state, outcome_state=ts.get("outcome", {}),
+            callback_states=ts.get("callbacks", {}))
         for key in ("volume_shape_", "intensity_shift_", "intensity_scale_"):
             record.attributes[key]  # noqa: B018 - presence check
     except (KeyError, AttributeError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{source}: incomplete training state ({exc!r})") from None
     return Continuation(record, run, source)
+
+
+def _best_score(training_state: dict, params: dict) -> float | None:
+    """The best monitored value; petmtl 0.1 stored ``best_loss``, the negated score."""
+    if "best_score" in training_state:
+        value = training_state["best_score"]
+        return None if value is None else float(value)
+    if int(training_state["best_epoch"]) == 0:
+        return None
+    sign = -1.0 if params.get("early_stopping_score") in ("auc", "cindex") else 1.0
+    return sign * float(training_state["best_loss"])

@@ -3,9 +3,10 @@
 A fit inside ``torchrun --nproc_per_node=N`` (or with ``distributed=True`` and an
 initialised process group) trains one network per process on a shard of every global
 batch; :class:`~torch.nn.parallel.DistributedDataParallel` averages the gradients, so the
-processes keep identical weights. Validation outputs are gathered from every process
-before the metrics are computed, so every process takes the same early-stopping
-decision, and only the first process writes checkpoints and shows progress.
+processes keep identical weights, and the loop averages the batch-norm statistics after
+every epoch (:meth:`ProcessGroup.average_buffers`). Validation outputs are gathered from
+every process before the metrics are computed, so every process takes the same
+early-stopping decision, and only the first process writes checkpoints and shows progress.
 """
 
 from __future__ import annotations
@@ -87,6 +88,23 @@ class ProcessGroup:
             tensor = tensor.cuda()
         dist.all_reduce(tensor)
         return dict(zip(names, tensor.cpu().tolist(), strict=True))
+
+
+    def average_buffers(self, module: torch.nn.Module) -> None:
+        """Give every process the mean of the floating-point buffers of ``module``.
+
+        Gradients are averaged at every step, so the processes keep identical weights;
+        batch-norm running statistics, however, are updated by each process from its
+        own share of the batch (on CPUs, and by the last step before an epoch ends on
+        GPUs too). Averaging them after every epoch ends each process with the same
+        network. Integer buffers (batch counters) are the same everywhere already.
+        """
+        if self.world_size == 1:
+            return
+        for buffer in module.buffers():
+            if buffer.is_floating_point():
+                dist.all_reduce(buffer.data)
+                buffer.data /= self.world_size
 
 
 def unwrap(module: torch.nn.Module) -> torch.nn.Module:

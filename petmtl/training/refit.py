@@ -32,12 +32,15 @@ class LinearRefit:
         The chosen L2 penalty (on standardised features, per mean loss).
     cv_losses : list of float
         Mean held-out outcome loss of each candidate penalty.
+    n_samples : int
+        Samples the model was fitted on.
     """
 
     weight: torch.Tensor
     bias: torch.Tensor
     penalty: float
     cv_losses: list
+    n_samples: int
 
 
 def _subset(targets: dict, index: np.ndarray) -> dict:
@@ -112,4 +115,4 @@ def refit_linear(features: np.ndarray, targets: dict, loss_fn, *, n_outputs: int
     weight, bias = _fit(z, targets, loss_fn, n_outputs, best)
     weight = weight / std  # fold the standardisation into the weights
     bias = bias - (weight * mean).sum(1)
-    return LinearRefit(weight.float(), bias.float(), float(best), cv_losses)
+    return LinearRefit(weight.float(), bias.float(), float(best), cv_losses, len(x))

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral
 
 import numpy as np
 import torch
 
-from . import serialization
-from ._base import MultiTaskPETBase, extend_parameters
-from ._constraints import Interval, Options
-from ._outcomes import CoxOutcome, DiscreteTimeOutcome
-from ._survival_losses import (
-    discretize_times,
-    hazard_to_survival,
-    logistic_hazard_risk,
-    make_time_bins,
-)
-from ._survival_metrics import harrell_score
-from ._survival_y import check_survival_y, make_survival_y
-from .survival import BreslowEstimator, StepFunction
+from .. import serialization
+from .._base import MultiTaskPETBase, extend_parameters
+from .._constraints import Interval, Options
+from .._input import OutcomeData
+from .functions import BreslowEstimator, step_functions
+from .losses import CoxOutcome, DiscreteTimeOutcome
+from .metrics import harrell_score
+from .target import check_survival_y, make_survival_y
+from .time_bins import discretize_times, hazard_to_survival, logistic_hazard_risk, make_time_bins
 
 
 @serialization.register_model_class
@@ -66,10 +63,14 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
     unique_times_ : ndarray
         Times at which ``return_array=True`` evaluates the survival functions: the
         training event times (Cox) or the ends of the time bins (logistic hazard).
-    baseline_cumulative_hazard_ : ndarray or None
-        Cox only: Breslow's baseline cumulative hazard at ``unique_times_``, fitted on
-        the training samples' predicted log-risks
-        (:class:`petmtl.survival.BreslowEstimator`).
+    event_times_ : ndarray
+        The distinct event times of the labelled training samples.
+    cum_baseline_hazard_ : StepFunction or None
+        Cox only: Breslow's baseline cumulative hazard, jumping at ``unique_times_``,
+        fitted on the training samples' predicted log-risks
+        (:class:`petmtl.survival.BreslowEstimator`; scikit-survival's name).
+    baseline_survival_ : StepFunction or None
+        Cox only: ``exp(-cum_baseline_hazard_)``.
     time_bins_ : ndarray or None
         Logistic hazard only: the bin edges.
     module_, history_, best_epoch_, device_, ...
@@ -88,15 +89,16 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
     (3,)
     """
 
-    _monitors = {"outcome": ("valid_outcome", 1.0), "loss": ("valid_loss", 1.0),
-                 "cindex": ("valid_cindex", -1.0)}
-    _extra_constraints = {
+    _parameter_constraints = {
+        **MultiTaskPETBase._parameter_constraints,
         "loss": [Options("cox", "logistic_hazard")],
         "ties": [Options("efron", "breslow")],
         "risk_set_memory": [Interval(Integral, 0, None)],
         "n_time_bins": [Interval(Integral, 2, None)],
-        "early_stopping_score": [Options(*_monitors)],
+        "early_stopping_score": [Options("loss", "outcome", "cindex")],
     }
+    _outcome_file_outputs = ("risk", "survival")
+    _default_file_outputs = ("risk",)
 
     @extend_parameters
     def __init__(self, lam=0.3, *, loss="cox", ties="efron", risk_set_memory=64,
@@ -108,7 +110,7 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
         self.n_time_bins = n_time_bins
 
     # ------------------------------------------------------------------ fit
-    def _check_outcome(self, y, n_samples: int) -> tuple[dict, dict, dict]:
+    def _read_outcome(self, y, n_samples: int) -> OutcomeData:
         if y is None:
             raise ValueError("y is None; MultiTaskPETSurvival requires y to be passed, but "
                              "the target y is None")
@@ -117,35 +119,33 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
             raise ValueError(f"y has {int(labelled.sum())} sample(s) with a known outcome "
                              f"(n_samples={n_samples}); a survival model needs at least 2")
         attributes = {"survival_train_": make_survival_y(event[labelled], time[labelled]),
-                      "time_bins_": None, "baseline_cumulative_hazard_": None}
+                      "event_times_": np.unique(time[event]), "time_bins_": None,
+                      "cum_baseline_hazard_": None, "baseline_survival_": None}
         targets = {"outcome": (np.where(labelled, time, 0.0), labelled),
                    "event": (event & labelled, labelled)}
-        if self.loss == "logistic_hazard":
-            cuts = make_time_bins(np.where(labelled, time, np.nan), event, self.n_time_bins)
-            bins, binned_event = discretize_times(np.where(labelled, time, np.nan), event, cuts)
-            targets["time_bin"] = (np.maximum(bins, 0), labelled)
-            targets["event"] = (binned_event, labelled)
-            attributes["time_bins_"] = cuts
-        attributes["unique_times_"] = None if self.loss == "cox" else cuts[1:]
-        strata = {"outcome": np.where(labelled, event.astype(np.int64), -1)}
-        return attributes, targets, strata
-
-    def _n_outcome_outputs(self) -> int:
-        if self.loss == "logistic_hazard":
-            return len(self.time_bins_) - 1
-        return 1
-
-    def _outcome_task(self, data, train_idx):
-        if self.loss == "logistic_hazard":
-            return DiscreteTimeOutcome(self._n_outcome_outputs())
-        return CoxOutcome(self.ties, self.risk_set_memory)
+        strata = np.where(labelled, event.astype(np.int64), -1)
+        if self.loss == "cox":
+            ties, memory = self.ties, self.risk_set_memory
+            return OutcomeData(targets, strata,
+                               make_task=lambda index: CoxOutcome(ties, memory),
+                               attributes={**attributes, "unique_times_": None,
+                                           "n_outcome_outputs_": 1})
+        known_time = np.where(labelled, time, np.nan)
+        cuts = make_time_bins(event, known_time, self.n_time_bins)
+        binned_event, bins = discretize_times(event, known_time, cuts)
+        targets["time_bin"] = (np.maximum(bins, 0), labelled)
+        targets["event"] = (binned_event, labelled)
+        n_bins = len(cuts) - 1
+        return OutcomeData(targets, strata, make_task=lambda index: DiscreteTimeOutcome(n_bins),
+                           attributes={**attributes, "time_bins_": cuts,
+                                       "unique_times_": cuts[1:], "n_outcome_outputs_": n_bins})
 
     def fit(self, X, y, *, masks=None, pathology=None):
         """Train on PET volumes, survival outcomes and the auxiliary labels.
 
         Parameters
         ----------
-        X : array-like of shape (n, D, H, W) or sequence of NIfTI paths
+        X : array-like of shape (n, x, y, z) or sequence of NIfTI paths
         y : structured ndarray of shape (n,)
             Event indicator and time fields (:func:`petmtl.survival.make_survival_y`);
             NaN times for unknown outcomes.
@@ -159,11 +159,21 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
         super().fit(X, y, masks=masks, pathology=pathology)
         if self.loss == "cox":
             event, time, labelled = check_survival_y(y, name="y")
-            baseline = BreslowEstimator().fit(self.predict(X)[labelled], time[labelled],
-                                              event[labelled])
+            baseline = BreslowEstimator().fit(self.predict(X)[labelled], event[labelled],
+                                              time[labelled])
             self.unique_times_ = baseline.unique_times_
-            self.baseline_cumulative_hazard_ = baseline.cumulative_baseline_hazard_.y
+            self.cum_baseline_hazard_ = baseline.cum_baseline_hazard_
+            self.baseline_survival_ = baseline.baseline_survival_
         return self
+
+    @property
+    def baseline_cumulative_hazard_(self) -> np.ndarray | None:
+        """Deprecated: ``cum_baseline_hazard_.y`` (scikit-survival's name)."""
+        warnings.warn("baseline_cumulative_hazard_ is now cum_baseline_hazard_, a StepFunction "
+                      "(scikit-survival's name); the old name goes in petmtl 0.3",
+                      FutureWarning, stacklevel=2)
+        hazard = self.cum_baseline_hazard_
+        return None if hazard is None else hazard.y
 
     # -------------------------------------------------------------- predict
     def predict(self, X) -> np.ndarray:
@@ -171,14 +181,14 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
 
         Parameters
         ----------
-        X : array-like of shape (n, D, H, W), or a sequence of NIfTI paths
+        X : array-like of shape (n, x, y, z), or a sequence of NIfTI paths
 
         Returns
         -------
         risk : ndarray of shape (n,)
             The Cox log-risk, or minus the expected number of time bins survived.
         """
-        return self._risk(self._predict(X, ("outcome",))["outcome"])
+        return self._risk(self._network_outputs(X, ("outcome",))["outcome"])
 
     def _risk(self, output: np.ndarray) -> np.ndarray:
         """Risk scores from T4's raw output (log-risks, or hazard logits per bin)."""
@@ -191,7 +201,7 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
     def _cumulative_hazard(self, output: np.ndarray) -> np.ndarray:
         """``H(t | x)`` at :attr:`unique_times_` from T4's raw output, shape (n, n_times)."""
         if self.loss == "cox":
-            return np.outer(np.exp(self._risk(output)), self.baseline_cumulative_hazard_)
+            return np.outer(np.exp(self._risk(output)), self.cum_baseline_hazard_.y)
         logits = torch.from_numpy(np.atleast_2d(np.asarray(output)).astype(np.float32))
         survival = hazard_to_survival(logits).numpy().astype(np.float64)
         return -np.log(np.clip(survival, 1e-12, 1.0))
@@ -222,8 +232,9 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
             Object array of :class:`~petmtl.survival.StepFunction` (n,), or floats
             (n, ``len(unique_times_)``).
         """
-        hazard = self._cumulative_hazard(self._predict(X, ("outcome",))["outcome"])
-        return hazard if return_array else _step_functions(self.unique_times_, hazard, 0.0)
+        hazard = self._cumulative_hazard(self._network_outputs(X, ("outcome",))["outcome"])
+        return hazard if return_array else step_functions(self.unique_times_, hazard,
+                                                          initial=0.0)
 
     def predict_survival_function(self, X, return_array: bool = False):
         """Survival ``S(t | x)`` of each volume (forms as the cumulative hazard's).
@@ -232,13 +243,20 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
         logistic hazard: the product of ``1 - hazard`` over the bins up to ``t``.
         """
         survival = np.exp(-self.predict_cumulative_hazard_function(X, return_array=True))
-        return survival if return_array else _step_functions(self.unique_times_, survival,
-                                                              1.0)
+        return survival if return_array else step_functions(self.unique_times_, survival,
+                                                            initial=1.0)
 
-    def _survival_at(self, output: np.ndarray, times) -> np.ndarray:
-        """``S(t | x)`` at ``times`` from T4's raw output, shape (n, len(times))."""
-        survival = np.exp(-self._cumulative_hazard(output))
-        columns = np.searchsorted(self.unique_times_, np.asarray(times, float), side="right")
+    def _outcome_values(self, raw: np.ndarray, name: str, times=None) -> np.ndarray:
+        """``"risk"`` (n,), or ``"survival"``: ``S(t | x)`` at ``times``, (n, len(times))."""
+        if name == "risk":
+            return self._risk(raw)
+        if times is None:
+            raise ValueError("the 'survival' output needs times (e.g. times=[12, 24])")
+        times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+        if times.ndim != 1 or not np.isfinite(times).all():
+            raise ValueError(f"times must be a 1-D array of finite times; got {times!r}")
+        survival = np.exp(-self._cumulative_hazard(raw))
+        columns = np.searchsorted(self.unique_times_, times, side="right")
         padded = np.column_stack([np.ones(len(survival)), survival])
         return padded[:, columns]
 
@@ -247,8 +265,3 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
         tags.target_tags.required = True
         return tags
 
-
-def _step_functions(times, values, initial: float) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = [StepFunction(times, row, initial=initial) for row in values]
-    return out

@@ -3,12 +3,14 @@
 A survival target is a numpy structured array with a boolean event field and a
 float time field, the layout of scikit-survival's ``Surv.from_arrays`` (built
 here without importing scikit-survival). A sample whose outcome is unknown is
-*unlabelled*: its time is NaN and its event False.
+*unlabelled*: its time is NaN and its event False. Every function of
+:mod:`petmtl.survival` takes ``event`` before ``time``, as scikit-survival does.
 """
 
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -262,3 +264,44 @@ def check_event_time(event, time, *, event_name: str = "event", time_name: str =
         raise ValueError(f"{event_name} and {time_name} must have the same length; got "
                          f"{len(values)} and {len(times)}")
     return values, times
+
+
+def _is_event_like(values) -> bool:
+    """Whether ``values`` could be an event vector (booleans, or only 0/1/NaN/-1)."""
+    arr = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values)
+    if arr.dtype.kind == "b":
+        return True
+    if arr.dtype.kind not in "iuf":
+        return False
+    finite = arr[~np.isnan(arr)] if arr.dtype.kind == "f" else arr
+    return bool(np.isin(finite, (0, 1, -1)).all())
+
+
+def event_time_order(event, time, *, where: str):
+    """``(event, time)`` of a call, swapped back (with a FutureWarning) if given the old way.
+
+    petmtl 0.1 took ``(time, event)`` in :func:`kaplan_meier`, :func:`logrank_test` and
+    :meth:`BreslowEstimator.fit`. A call that still passes times first is recognised
+    when the ``time`` argument holds booleans, or when it holds only 0/1 while the
+    ``event`` argument holds other numbers; it is answered as before, with a warning.
+
+    Parameters
+    ----------
+    event, time : array-like
+        The two arguments as received.
+    where : str
+        The function's name, for the warning.
+
+    Returns
+    -------
+    event, time
+    """
+    time_dtype = np.asarray(time.detach().cpu() if hasattr(time, "detach") else time).dtype
+    old_order = time_dtype.kind == "b" or (_is_event_like(time) and not _is_event_like(event))
+    if not old_order:
+        return event, time
+    warnings.warn(f"{where} now takes event before time, as scikit-survival does; the "
+                  "arguments were read in petmtl 0.1's (time, event) order. Pass "
+                  "(event, time) or keywords: the old order stops working in petmtl 0.3",
+                  FutureWarning, stacklevel=3)
+    return time, event

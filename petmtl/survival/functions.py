@@ -1,33 +1,20 @@
-"""Survival-analysis building blocks: targets, step functions, Breslow, Kaplan-Meier, log-rank.
+"""Functions of time: step functions and Breslow's baseline hazard of a Cox model.
 
-Everything here is plain numpy/scipy. Survival targets follow scikit-survival's
-layout (a structured array with a boolean event field and a float time field,
-see :func:`make_survival_y`) so that scikit-survival users can pass their own
-``y``; scikit-survival itself is never imported.
-
-Conventions:
-
-* A *risk score* (or log-risk) is higher for an earlier event.
-* Step functions are right-continuous: a jump at time ``t`` is included at ``t``.
-* Unlabelled samples (unknown outcome) have ``time = NaN`` and ``event = False``.
+As scikit-survival's ``sksurv.functions`` and ``BreslowEstimator``: a *risk score*
+(log-risk) is higher for an earlier event, and step functions are right-continuous (a
+jump at time ``t`` is included at ``t``).
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
-from scipy import stats
 
-from ._survival_y import SURVIVAL_DTYPE, check_event_time, check_survival_y, make_survival_y
+from .._json import register_type
+from .target import check_event_time, event_time_order
 
-__all__ = [
-    "SURVIVAL_DTYPE",
-    "BreslowEstimator",
-    "StepFunction",
-    "check_survival_y",
-    "kaplan_meier",
-    "logrank_test",
-    "make_survival_y",
-]
+__all__ = ["BreslowEstimator", "StepFunction", "step_functions"]
 
 
 class StepFunction:
@@ -108,6 +95,32 @@ def _as_log_risk(log_risk, n_samples: int | None = None) -> np.ndarray:
     return values
 
 
+register_type(StepFunction, "petmtl.StepFunction",
+              lambda f: {"x": f.x, "y": f.y, "initial": f.initial},
+              lambda d: StepFunction(d["x"], d["y"], initial=d["initial"]))
+
+
+def step_functions(times, values, *, initial: float) -> np.ndarray:
+    """One :class:`StepFunction` per row of ``values``, all jumping at ``times``.
+
+    Parameters
+    ----------
+    times : array-like of shape (n_times,)
+        Strictly increasing jump times, shared by every function.
+    values : array-like of shape (n_functions, n_times)
+        Each function's value from each jump time on.
+    initial : float
+        Value before the first jump (1 for survival, 0 for a cumulative hazard).
+
+    Returns
+    -------
+    ndarray of object, shape (n_functions,)
+    """
+    out = np.empty(len(values), dtype=object)
+    out[:] = [StepFunction(times, row, initial=initial) for row in values]
+    return out
+
+
 class BreslowEstimator:
     r"""Breslow estimator of the cumulative baseline hazard of a Cox model.
 
@@ -127,29 +140,30 @@ class BreslowEstimator:
     ----------
     unique_times_ : ndarray of shape (n_unique_times,)
         Unique event times (censoring-only times are not jump points).
-    cumulative_baseline_hazard_ : StepFunction
+    cum_baseline_hazard_ : StepFunction
         :math:`H_0`, 0 before the first event time.
     baseline_survival_ : StepFunction
         :math:`\exp(-H_0)`, 1 before the first event time.
     """
 
-    def fit(self, log_risk, time, event) -> BreslowEstimator:
+    def fit(self, log_risk, event, time) -> BreslowEstimator:
         """Compute the cumulative baseline hazard.
 
         Parameters
         ----------
         log_risk : array-like of shape (n_samples,)
             Log-risk (linear predictor) of the training samples.
-        time : array-like of shape (n_samples,)
-            Event or censoring times.
         event : array-like of shape (n_samples,)
             Event indicators (booleans or 0/1); at least one event.
+        time : array-like of shape (n_samples,)
+            Event or censoring times.
 
         Returns
         -------
         self : BreslowEstimator
         """
-        event, time = check_event_time(event, time)
+        event, time = check_event_time(*event_time_order(event, time,
+                                                         where="BreslowEstimator.fit"))
         eta = _as_log_risk(log_risk, len(time))
         if not event.any():
             raise ValueError("event: no event observed; the baseline hazard is undefined")
@@ -160,9 +174,17 @@ class BreslowEstimator:
         first = np.searchsorted(sorted_time, uniq, side="left")
         hazard = np.cumsum(n_events / at_risk[first])
         self.unique_times_ = uniq
-        self.cumulative_baseline_hazard_ = StepFunction(uniq, hazard, initial=0.0)
+        self.cum_baseline_hazard_ = StepFunction(uniq, hazard, initial=0.0)
         self.baseline_survival_ = StepFunction(uniq, np.exp(-hazard), initial=1.0)
         return self
+
+    @property
+    def cumulative_baseline_hazard_(self) -> StepFunction:
+        """Deprecated name of :attr:`cum_baseline_hazard_` (scikit-survival's name)."""
+        warnings.warn("BreslowEstimator.cumulative_baseline_hazard_ is now "
+                      "cum_baseline_hazard_ (scikit-survival's name); the old name goes in "
+                      "petmtl 0.3", FutureWarning, stacklevel=2)
+        return self.cum_baseline_hazard_
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "unique_times_"):
@@ -185,8 +207,9 @@ class BreslowEstimator:
             float array of shape (n_samples, n_unique_times).
         """
         self._check_fitted()
-        values = np.outer(np.exp(_as_log_risk(log_risk)), self.cumulative_baseline_hazard_.y)
-        return values if return_array else self._to_functions(values, 0.0)
+        values = np.outer(np.exp(_as_log_risk(log_risk)), self.cum_baseline_hazard_.y)
+        return values if return_array else step_functions(self.unique_times_, values,
+                                                          initial=0.0)
 
     def get_survival_function(self, log_risk, return_array: bool = False):
         """Survival ``exp(-H0(t) * exp(log_risk))`` of each sample.
@@ -195,100 +218,5 @@ class BreslowEstimator:
         :meth:`get_cumulative_hazard_function`; survival functions start at 1.
         """
         values = np.exp(-self.get_cumulative_hazard_function(log_risk, return_array=True))
-        return values if return_array else self._to_functions(values, 1.0)
-
-    def _to_functions(self, values: np.ndarray, initial: float) -> np.ndarray:
-        funcs = np.empty(len(values), dtype=object)
-        for i, row in enumerate(values):
-            funcs[i] = StepFunction(self.unique_times_, row, initial=initial)
-        return funcs
-
-
-def _counts_at(time: np.ndarray, event: np.ndarray, at: np.ndarray):
-    """Number at risk (``time >= at``) and number of events (``time == at``) at each time."""
-    sorted_time = np.sort(time)
-    n_at_risk = len(time) - np.searchsorted(sorted_time, at, side="left")
-    event_times = np.sort(time[event])
-    n_events = (np.searchsorted(event_times, at, side="right")
-                - np.searchsorted(event_times, at, side="left"))
-    return n_at_risk, n_events
-
-
-def kaplan_meier(time, event) -> tuple[np.ndarray, np.ndarray]:
-    """Kaplan-Meier estimate of the survival function.
-
-    Parameters
-    ----------
-    time : array-like of shape (n_samples,)
-        Event or censoring times (all known).
-    event : array-like of shape (n_samples,)
-        Event indicators (booleans or 0/1).
-
-    Returns
-    -------
-    unique_times : ndarray
-        Every distinct observed time, event or censoring (as scikit-survival's
-        ``kaplan_meier_estimator``).
-    survival : ndarray
-        ``S(t) = prod_{t_k <= t} (1 - d_k / n_k)`` at each of them, with
-        ``d_k`` events among the ``n_k`` samples still at risk.
-    """
-    event, time = check_event_time(event, time)
-    if len(time) == 0:
-        raise ValueError("time is empty; the Kaplan-Meier estimate needs at least one sample")
-    uniq = np.unique(time)
-    n_at_risk, n_events = _counts_at(time, event, uniq)
-    return uniq, np.cumprod(1.0 - n_events / n_at_risk)
-
-
-def logrank_test(time, event, groups) -> tuple[float, float]:
-    """Log-rank test that two or more groups share one survival function.
-
-    At each distinct event time ``t_k`` with ``n_k`` samples at risk,
-    ``n_gk`` of them in group ``g``, and ``d_k`` events, the expected number
-    of events of group ``g`` is ``d_k n_gk / n_k``; the hypergeometric
-    covariance is ``d_k (n_k - d_k) / (n_k - 1) * (n_gk / n_k) * (delta_gh -
-    n_hk / n_k)``. The statistic is ``z' V^+ z`` over the first ``G - 1``
-    groups (``z`` = observed - expected, ``V^+`` a pseudo-inverse), referred
-    to a chi-square with ``G - 1`` degrees of freedom.
-
-    Parameters
-    ----------
-    time : array-like of shape (n_samples,)
-        Event or censoring times.
-    event : array-like of shape (n_samples,)
-        Event indicators (booleans or 0/1).
-    groups : array-like of shape (n_samples,)
-        Group label of each sample; at least two distinct labels.
-
-    Returns
-    -------
-    statistic : float
-        Chi-square statistic.
-    p_value : float
-        Its upper-tail p-value.
-    """
-    event, time = check_event_time(event, time)
-    groups = np.asarray(groups)
-    if groups.shape != time.shape:
-        raise ValueError(f"groups must be 1-D of the length of time ({len(time)}); got shape "
-                         f"{groups.shape}")
-    labels, member = np.unique(groups, return_inverse=True)
-    if len(labels) < 2:
-        raise ValueError(f"groups must hold at least two distinct labels; got {labels.tolist()}")
-    if not event.any():
-        raise ValueError("event: no event observed; the log-rank test is undefined")
-    uniq = np.unique(time[event])
-    n_at_risk, n_events = _counts_at(time, event, uniq)
-    n_group = np.empty((len(uniq), len(labels)))
-    d_group = np.empty_like(n_group)
-    for g in range(len(labels)):
-        n_group[:, g], d_group[:, g] = _counts_at(time[member == g], event[member == g], uniq)
-    share = n_group / n_at_risk[:, None]
-    z = (d_group - n_events[:, None] * share).sum(0)
-    scale = np.divide(n_events * (n_at_risk - n_events), n_at_risk - 1.0,
-                      out=np.zeros(len(uniq)), where=n_at_risk > 1)
-    cov = (np.einsum("k,kg->g", scale, share) * np.eye(len(labels))
-           - np.einsum("k,kg,kh->gh", scale, share, share))
-    statistic = float(z[:-1] @ np.linalg.pinv(cov[:-1, :-1]) @ z[:-1])
-    return statistic, float(stats.chi2.sf(statistic, len(labels) - 1))
+        return values if return_array else step_functions(self.unique_times_, values,
+                                                          initial=1.0)

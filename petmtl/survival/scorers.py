@@ -17,13 +17,13 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.metadata_routing import MetadataRequest
 
-from ._survival_metrics import (
+from .metrics import (
     concordance_index_censored,
     concordance_index_ipcw,
     cumulative_dynamic_auc,
     integrated_brier_score,
 )
-from ._survival_y import SURVIVAL_DTYPE, check_survival_y
+from .target import SURVIVAL_DTYPE, check_survival_y
 
 __all__ = [
     "ConcordanceIPCWScorer",

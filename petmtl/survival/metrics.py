@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.integrate import trapezoid
 
-from ._survival_y import check_event_time, check_survival_y
-from .survival import StepFunction, kaplan_meier
+from .functions import StepFunction
+from .nonparametric import kaplan_meier
+from .target import check_event_time, check_survival_y
 
 __all__ = [
     "brier_score",
@@ -268,7 +269,7 @@ def cumulative_dynamic_auc(survival_train, survival_test, estimate, times,
         for j, t in enumerate(times)])
     if len(times) == 1:
         return scores, float(scores[0])
-    uniq, surv = kaplan_meier(time, event)
+    uniq, surv = kaplan_meier(event, time)
     s_times = StepFunction(uniq, surv, initial=1.0)(times)
     drop = -np.diff(np.r_[1.0, s_times])
     return scores, float(scores @ drop / (1.0 - s_times[-1]))

@@ -1,11 +1,20 @@
-"""The estimator's hyper-parameter table, checked at the start of ``fit``."""
+"""The estimators' hyper-parameter table, checked at the start of ``fit``.
+
+:data:`PARAMETER_CONSTRAINTS` lists every parameter of
+:class:`~petmtl._base.MultiTaskPETBase`; an estimator's ``_parameter_constraints`` is this
+table merged with its own entries (scikit-learn's convention), and
+:func:`validate_params` checks an estimator against its table before any data is read.
+"""
 
 from __future__ import annotations
 
 import os
 from numbers import Integral, Real
 
-from ._constraints import (
+import numpy as np
+import torch
+
+from .._constraints import (
     Boolean,
     Interval,
     NoneOr,
@@ -17,14 +26,31 @@ from ._constraints import (
     check_param,
     check_params,
 )
-from ._runtime import MEMORY_FORMATS
-from .losses import AUXILIARY_TASKS, TASKS
-from .network import OUTCOME_FEATURES
-from .network.blocks import NORMALIZATIONS
+from .._runtime import MEMORY_FORMATS
+from ..losses import AUXILIARY_TASKS, TASKS
+from ..network import OUTCOME_FEATURES
+from ..network.blocks import NORMALIZATIONS
+from ..training.callbacks import LR_SCHEDULES
 
 CROP_CENTERS = ("body", "center", "auto", "foreground")
 VALIDATION_STRATA = ("outcome", "pathology", "joint")
 
+
+def _is_device(value) -> bool:
+    if isinstance(value, torch.device):
+        return True
+    if not isinstance(value, str):
+        return False
+    if value == "auto":
+        return True
+    try:
+        torch.device(value)
+    except (RuntimeError, TypeError):
+        return False
+    return True
+
+
+DEVICE = [Satisfies(_is_device, "'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device")]
 
 CLASS_WEIGHT = [Options("balanced", None),
                 Satisfies(lambda w: isinstance(w, dict) and all(
@@ -52,6 +78,8 @@ PARAMETER_CONSTRAINTS = {
     "peritumoral_mm": [Interval(Real, 0, None)],
 
     "learning_rate": [_positive(Real)],
+    "lr_schedule": [Options(*LR_SCHEDULES, None)],
+    "grad_clip": [NoneOr(_positive(Real))],
     "weight_decay": [Interval(Real, 0, None)],
     "batch_size": [Interval(Integral, 1, None)],
     "max_epochs": [Interval(Integral, 1, None)],
@@ -68,8 +96,12 @@ PARAMETER_CONSTRAINTS = {
     "dice_smooth": [_positive(Real)],
     "seg_bce_weight": [Interval(Real, 0, None)],
     "volume_shape": [NoneOr(Shape(3))],
+    "device": DEVICE,
     "amp": [Options("auto", True, False)],
     "verbose": [Interval(Integral, 0, None)],
+    "random_state": [NoneOr(Interval(Integral, 0, 2**32 - 1)),
+                     Satisfies(lambda v: isinstance(v, np.random.RandomState),
+                               "a numpy RandomState")],
     "checkpoint_path": [NoneOr(PathLike())],
     "checkpoint_every": [Interval(Integral, 1, None)],
     "warm_start": [Boolean()],
@@ -85,15 +117,16 @@ PARAMETER_CONSTRAINTS = {
 }
 
 
-def validate_params(params: dict, extra: dict | None = None) -> None:
+def validate_params(estimator) -> None:
     """Raise a ValueError/TypeError naming the first invalid hyper-parameter.
 
-    Checks each parameter against :data:`PARAMETER_CONSTRAINTS` and an estimator's own
-    ``extra`` table, then the rules that involve several parameters (tasks, loss
-    weights, file paths).
+    Checks each parameter of ``estimator`` against its class's
+    ``_parameter_constraints``, then the rules that involve several parameters (tasks,
+    loss weights, file paths).
     """
+    params = estimator.get_params(deep=False)
     _check_tasks(params["tasks"])
-    check_params(params, {**PARAMETER_CONSTRAINTS, **(extra or {})})
+    check_params(params, type(estimator)._parameter_constraints)
     if params["outcome_features"] == "both" and "segmentation" not in params["tasks"]:
         raise ValueError("outcome_features='both' needs the tumour features of the "
                          "segmentation task; add 'segmentation' to tasks or use 'global' "
@@ -137,12 +170,3 @@ def _check_paths(params: dict) -> None:
         if not os.path.isdir(folder):
             raise ValueError(f"checkpoint_path={os.fspath(path)!r}: folder {folder!r} "
                              "does not exist")
-
-
-def flip_axes(augment) -> tuple[int, ...]:
-    """Axes flipped at random while training: True is the left-right axis (0) of RAS+
-    volumes, the one mirror that keeps anatomy (and locations such as lung vs oesophagus)
-    plausible; a tuple names the axes."""
-    if augment is True:
-        return (0,)
-    return tuple(sorted(augment)) if augment else ()

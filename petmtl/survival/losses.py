@@ -1,40 +1,51 @@
 """Differentiable survival losses (torch): Cox partial likelihood and logistic hazard.
 
-Every loss takes an optional boolean ``labelled`` vector, like the other petmtl
-losses, and ignores the other samples; samples with a NaN time are ignored too.
-A loss with nothing to learn from returns an exact 0 that still carries a
-gradient graph (``log_risk.sum() * 0``), never NaN.
+Usable in any torch training loop: every loss takes ``event`` before ``time`` (or the
+time bin), an optional boolean ``labelled`` vector, like the other petmtl losses, and
+ignores the other samples; samples with a NaN time are ignored too. A loss with nothing
+to learn from returns an exact 0 that still carries a gradient graph
+(``log_risk.sum() * 0``), never NaN. :class:`CoxOutcome` and
+:class:`DiscreteTimeOutcome` are these losses as petmtl's outcome task T4 trains them.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
-from ._survival_discrete import (
-    _as_tensor,
-    _keep_mask,
-    discretize_times,
-    hazard_to_survival,
-    logistic_hazard_loss,
-    logistic_hazard_risk,
-    make_time_bins,
-)
+from ..losses import OutcomeTask
+from .metrics import concordance_index_censored
+from .time_bins import logistic_hazard_risk
 
-__all__ = [
-    "RiskSetMemory",
-    "cox_ph_loss",
-    "discretize_times",
-    "hazard_to_survival",
-    "logistic_hazard_loss",
-    "logistic_hazard_risk",
-    "make_time_bins",
-]
+__all__ = ["CoxOutcome", "DiscreteTimeOutcome", "RiskSetMemory", "cox_ph_loss",
+           "logistic_hazard_loss"]
+
+
+def _as_tensor(values, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    if not torch.is_tensor(values):
+        values = torch.as_tensor(np.ascontiguousarray(values))  # structured-array fields
+    return values.to(device=device, dtype=dtype).reshape(-1)
+
+
+def _keep_mask(known: torch.Tensor, labelled) -> torch.Tensor:
+    """Samples to use: ``known`` (a bool tensor) and, if given, ``labelled``."""
+    if labelled is None:
+        return known
+    labelled = _as_tensor(labelled, known.device, torch.bool)
+    if labelled.shape != known.shape:
+        raise ValueError(f"labelled must have one entry per sample ({len(known)}); got "
+                         f"{tuple(labelled.shape)}")
+    return known & labelled
+
+
+
 
 
 class RiskSetMemory:
     """First-in first-out store of recent, detached Cox risk scores.
 
-    Holds the last ``capacity`` ``(log_risk, time, event)`` triples pushed, as
+    Holds the last ``capacity`` ``(log_risk, event, time)`` triples pushed, as
     constants (detached copies), on the device of the tensors pushed. Passed
     as ``memory`` to :func:`cox_ph_loss`, it enlarges the risk sets of small
     mini-batches; see that function for the approximation it makes.
@@ -68,15 +79,15 @@ class RiskSetMemory:
     def __len__(self) -> int:
         return int(self.time.shape[0])
 
-    def push(self, log_risk: torch.Tensor, time, event, labelled=None) -> None:
+    def push(self, log_risk: torch.Tensor, event, time, labelled=None) -> None:
         """Store detached copies of a batch's labelled samples.
 
         Parameters
         ----------
         log_risk : torch.Tensor of shape (n,) or (n, 1)
             Risk scores of the batch (detached before storing).
-        time, event : tensor or array-like of shape (n,)
-            Times (NaN = unlabelled, not stored) and event indicators.
+        event, time : tensor or array-like of shape (n,)
+            Event indicators and times (NaN = unlabelled, not stored).
         labelled : tensor or array-like of bool, optional
             Samples to store; unlabelled ones are skipped.
         """
@@ -85,8 +96,8 @@ class RiskSetMemory:
         time = _as_tensor(time, device, torch.float64)
         event = _as_tensor(event, device, torch.bool)
         if not (len(score) == len(time) == len(event)):
-            raise ValueError(f"log_risk, time and event lengths differ: {len(score)}, "
-                             f"{len(time)}, {len(event)}")
+            raise ValueError(f"log_risk, event and time lengths differ: {len(score)}, "
+                             f"{len(event)}, {len(time)}")
         keep = _keep_mask(~torch.isnan(time), labelled)
         self.log_risk = torch.cat([self.log_risk.to(device), score[keep]])[-self.capacity:]
         self.time = torch.cat([self.time.to(device), time[keep]])[-self.capacity:]
@@ -152,7 +163,7 @@ def _efron_terms(eta: torch.Tensor, time: torch.Tensor, event: torch.Tensor,
     return ((log_denom - eta) * ev).sum()
 
 
-def cox_ph_loss(log_risk: torch.Tensor, time, event, *, ties: str = "efron",
+def cox_ph_loss(log_risk: torch.Tensor, event, time, *, ties: str = "efron",
                 memory: RiskSetMemory | None = None, labelled=None) -> torch.Tensor:
     r"""Negative Cox partial log-likelihood per event.
 
@@ -174,10 +185,10 @@ def cox_ph_loss(log_risk: torch.Tensor, time, event, *, ties: str = "efron",
     ----------
     log_risk : torch.Tensor of shape (n,) or (n, 1)
         Predicted log-risk :math:`\eta` (higher = earlier event).
-    time : tensor or array-like of shape (n,)
-        Event or censoring times; NaN marks an unlabelled sample.
     event : tensor or array-like of shape (n,)
         Event indicators.
+    time : tensor or array-like of shape (n,)
+        Event or censoring times; NaN marks an unlabelled sample.
     ties : {"efron", "breslow"}, default="efron"
         Handling of tied event times.
     memory : RiskSetMemory, optional
@@ -217,8 +228,8 @@ def cox_ph_loss(log_risk: torch.Tensor, time, event, *, ties: str = "efron",
     time = _as_tensor(time, device, torch.float64)
     event = _as_tensor(event, device, torch.bool)
     if not (len(time) == n == len(event)):
-        raise ValueError(f"log_risk, time and event lengths differ: {n}, {len(time)}, "
-                         f"{len(event)}")
+        raise ValueError(f"log_risk, event and time lengths differ: {n}, {len(event)}, "
+                         f"{len(time)}")
     keep = _keep_mask(~torch.isnan(time), labelled)
     eta, time, event = log_risk.to(torch.float64)[keep], time[keep], event[keep]
     if memory is not None and len(memory):
@@ -230,3 +241,145 @@ def cox_ph_loss(log_risk: torch.Tensor, time, event, *, ties: str = "efron",
         return (log_risk.sum() * 0).to(out_dtype)
     loss = _efron_terms(eta, time, event, ties == "efron") / event.sum()
     return loss.to(out_dtype)
+
+
+def logistic_hazard_loss(logits: torch.Tensor, event, bin_index,
+                         labelled=None) -> torch.Tensor:
+    """Negative log-likelihood of the logistic-hazard (nnet-survival) model.
+
+    For a sample in bin ``b``: binary cross-entropy with logits of target 0
+    in every bin ``k < b`` (it survived them) and target ``event`` in bin
+    ``b``; a censored sample contributes nothing at its own bin (it may not
+    have survived all of it), and bins after ``b`` contribute nothing. The
+    per-sample sums are averaged over the samples used.
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (n, K)
+        Hazard logits.
+    event : tensor or array-like of bool, shape (n,)
+        Event indicators.
+    bin_index : tensor or array-like of int, shape (n,)
+        Bin of each sample (:func:`~petmtl.survival.time_bins.discretize_times`);
+        -1 = unlabelled.
+    labelled : tensor or array-like of bool, optional
+        Samples to use; the others (and those with ``bin_index < 0``) are
+        ignored.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss; an exact 0 with a gradient graph when no sample is used.
+    """
+    if logits.ndim != 2:
+        raise ValueError(f"logits must have shape (n, K), got {tuple(logits.shape)}")
+    n, n_bins = logits.shape
+    bins = _as_tensor(bin_index, logits.device, torch.int64)
+    event = _as_tensor(event, logits.device, torch.bool)
+    if not (len(bins) == n == len(event)):
+        raise ValueError(f"logits, event and bin_index lengths differ: {n}, {len(event)}, "
+                         f"{len(bins)}")
+    if (bins >= n_bins).any():
+        raise ValueError(f"bin_index must be below the number of bins ({n_bins}); got "
+                         f"{int(bins.max())}")
+    keep = _keep_mask(bins >= 0, labelled)
+    if not keep.any():
+        return logits.sum() * 0
+    logits = logits[keep].to(torch.promote_types(logits.dtype, torch.float32))
+    bins, event = bins[keep], event[keep]
+    k = torch.arange(n_bins, device=logits.device)[None, :]
+    at_bin = k == bins[:, None]
+    target = (at_bin & event[:, None]).float()
+    used = (k < bins[:, None]) | (at_bin & event[:, None])
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return (bce * used).sum(1).mean()
+
+
+# ------------------------------------------------------------- outcome tasks of T4
+def _cindex(risk: torch.Tensor, batch: dict) -> dict[str, float]:
+    known = batch["outcome_known"].cpu().numpy()
+    event = batch["event"].cpu().numpy().astype(bool)[known]
+    if not event.any() or known.sum() < 2:
+        return {}
+    try:
+        value = concordance_index_censored(event, batch["outcome"].cpu().numpy()[known],
+                                           risk.detach().float().cpu().numpy()[known])[0]
+    except ValueError:  # no comparable pair
+        return {}
+    return {"cindex": float(value)}
+
+
+class CoxOutcome(OutcomeTask):
+    """Cox proportional hazards as T4's task: T4 outputs a log-risk.
+
+    The negative partial log-likelihood (Efron or Breslow ties) of each training batch
+    is computed over risk sets enlarged by a memory of the last ``memory`` detached
+    risk scores (see :func:`cox_ph_loss`): a batch of 2-4 volumes alone gives too few
+    comparisons (one volume gives none). Validation uses the whole validation set as one
+    risk set, and Harrell's C-index. Batches carry ``"outcome"`` (the time),
+    ``"event"`` and ``"outcome_known"``.
+
+    Parameters
+    ----------
+    ties : {"efron", "breslow"}
+    memory : int
+        Capacity of the risk-set memory (0: the batch alone).
+    """
+
+    score_name = "cindex"
+
+    def __init__(self, ties: str = "efron", memory: int = 64):
+        self.ties = ties
+        self.memory = RiskSetMemory(memory) if memory else None
+
+    def _loss(self, output, batch, memory):
+        return cox_ph_loss(output, batch["event"], batch["outcome"], ties=self.ties,
+                           memory=memory, labelled=batch["outcome_known"])
+
+    def loss(self, output, batch) -> torch.Tensor:
+        return self._loss(output, batch, self.memory)
+
+    def whole_set_loss(self, output, batch) -> torch.Tensor:
+        return self._loss(output, batch, None)
+
+    def after_step(self, output, batch) -> None:
+        if self.memory is not None:
+            self.memory.push(output, batch["event"], batch["outcome"],
+                             labelled=batch["outcome_known"])
+
+    def validate(self, output, batch) -> dict[str, float]:
+        return {"outcome": float(self._loss(output, batch, None)), **_cindex(output, batch)}
+
+    def state_dict(self) -> dict:
+        return {} if self.memory is None else {"memory": self.memory.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.memory is not None and "memory" in state:
+            self.memory.load_state_dict(state["memory"])
+
+
+class DiscreteTimeOutcome(OutcomeTask):
+    """The logistic hazard over time bins as T4's task: one hazard logit per bin.
+
+    Works at any batch size (each sample's likelihood stands alone). The risk used for
+    the C-index is minus the expected number of bins survived. Batches carry
+    ``"time_bin"`` and ``"event"`` besides the time (``"outcome"``).
+
+    Parameters
+    ----------
+    n_bins : int
+        Number of time bins (T4 outputs).
+    """
+
+    score_name = "cindex"
+
+    def __init__(self, n_bins: int):
+        self.n_outputs = int(n_bins)
+
+    def loss(self, output, batch) -> torch.Tensor:
+        return logistic_hazard_loss(output, batch["event"], batch["time_bin"],
+                                    labelled=batch["outcome_known"])
+
+    def validate(self, output, batch) -> dict[str, float]:
+        return {"outcome": float(self.loss(output, batch)),
+                **_cindex(logistic_hazard_risk(output.float()), batch)}
