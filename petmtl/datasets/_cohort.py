@@ -8,11 +8,13 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
-from .._constraints import Interval, Options, Shape, check_param, check_params
+from .._constraints import Boolean, Interval, Options, Shape, check_param, check_params
+from .._optional import import_optional
 from . import _phantom as ph
-from ._descr import DESCR
+from ._clinical import clinical_frame, clinical_stream, combine_logits, draw_clinical
+from ._descr import CLINICAL_DESCR, DESCR
 from ._outcome import _survival_outcome
-from ._subjects import _FEATURE_NAMES, _FEATURES, _draw_latent, _logit, _render
+from ._subjects import _FEATURE_NAMES, _FEATURES, _draw_latent, _logit, _render, volume_score
 
 __all__ = ["make_pet_cohort"]
 
@@ -62,6 +64,7 @@ def make_pet_cohort(
     outcome: str = "binary",
     censoring_rate: float = 0.3,
     follow_up: float = 60.0,
+    clinical: bool = False,
     return_features: bool = False,
     return_anatomy: bool = False,
     random_state: int | np.random.RandomState | None = None,
@@ -106,8 +109,15 @@ def make_pet_cohort(
         it).
     follow_up : float, default=60.0
         Survival only: end of follow-up in months (administrative censoring).
+    clinical : bool, default=False
+        Also draw clinical covariates (age, sex, ECOG, T stage, a tumour marker) with
+        missing values, and give them 40 % of the outcome logit's variance (see Notes).
+        The images, masks, pathology and outcome noise stay those of ``clinical=False``;
+        the outcome changes with the logit. Needs pandas (``pip install
+        petmtl[clinical]``).
     return_features : bool, default=False
-        Also return the hidden features, the latent logit and the feature groups.
+        Also return the hidden features, the latent logit and the feature groups (and,
+        with ``clinical``, the image and clinical parts of the logit).
     return_anatomy : bool, default=False
         Also return the pre-tumour organ label maps.
     random_state : int, RandomState instance or None, default=None
@@ -145,6 +155,14 @@ def make_pet_cohort(
           the tumour is drawn (only with ``return_anatomy``).
         - ``anatomy_labels`` (dict) Organ name to label value (only with
           ``return_anatomy``).
+        - ``clinical`` (pandas.DataFrame, only with ``clinical``) Covariates indexed by
+          ``patient_id``: ``age`` (float, years), ``sex`` ("female"/"male"), ``ecog``
+          (float 0-3, NaN = missing), ``t_stage`` ("T1"-"T4") and ``marker``
+          ("negative"/"positive", NaN = missing).
+        - ``image_logit``, ``clinical_logit`` (ndarray of float64, shape (n_samples,),
+          only with ``clinical`` and ``return_features``) The unit-variance image and
+          clinical parts of ``logit``: ``logit = sqrt(0.6) image_logit + sqrt(0.4)
+          clinical_logit``.
         - ``DESCR`` (str) Description of the generating mechanism.
 
     Raises
@@ -179,6 +197,17 @@ def make_pet_cohort(
     connected component of the maximum. Volumes smaller than the tumour need are handled by
     shrinking the tumour (the returned features are the realised ones).
 
+    With ``clinical=True`` each patient also has an age, a sex (no effect), an ECOG
+    performance status (0-3, tied to age through a latent frailty), a T stage (T1-T4, the
+    quartiles of a noisy copy of the tumour volume: information the image shares) and an
+    HPV-like tumour marker (positive is protective, independent of the image). The
+    clinical logit ``eta_c`` is a standardised combination of age, ECOG and the marker,
+    and the outcome logit becomes ``sqrt(0.6) eta + sqrt(0.4) eta_c``: 40 % of its
+    variance is visible only through the covariates. ECOG is missing for about 10 % of
+    the patients (more often at T1-T2) and the marker for about 30 % (more often in
+    older patients): missing at random given the observed covariates. The covariates
+    are drawn from a random stream derived from ``random_state`` without consuming it.
+
     Examples
     --------
     >>> from petmtl.datasets import make_pet_cohort
@@ -191,9 +220,13 @@ def make_pet_cohort(
         outcome_noise=outcome_noise, missing_masks=missing_masks,
         missing_outcome=missing_outcome, missing_pathology=missing_pathology)
     check_param("outcome", outcome, Options("binary", "survival"))
+    check_param("clinical", clinical, Boolean())
     if outcome == "survival":
         check_params({"censoring_rate": censoring_rate, "follow_up": follow_up}, _SURVIVAL)
+    if clinical:
+        import_optional("pandas", "clinical", "make_pet_cohort(clinical=True)")
     rs = check_random_state(random_state)
+    clinical_rng = clinical_stream(rs) if clinical else None  # leaves rs untouched
 
     latent = _draw_latent(rs, n)
     u_outcome = rs.random_sample(n)
@@ -215,7 +248,10 @@ def make_pet_cohort(
         if anatomy is not None:
             anatomy[i] = lab.T
 
-    eta = _logit(features)
+    eta = image_logit = _logit(features)
+    if clinical:
+        drawn = draw_clinical(clinical_rng, volume_score(features))
+        eta = combine_logits(image_logit, drawn["logit"])
     if outcome_noise > 0:
         y = (u_outcome < 1.0 / (1.0 + np.exp(-eta / outcome_noise))).astype(np.int64)
     else:
@@ -231,11 +267,17 @@ def make_pet_cohort(
         X=X, y=y, masks=masks, mask_available=~missing[0], pathology=pathology,
         patient_id=np.array([f"sub-{i + 1:0{width}d}" for i in range(n)]),
         spacing=(spacing, spacing, spacing), feature_names=_FEATURE_NAMES, DESCR=DESCR)
+    if clinical:
+        out.clinical = clinical_frame(drawn, out.patient_id)
+        out.DESCR = DESCR + CLINICAL_DESCR
     if return_features:
         out.features = features
         out.logit = eta
         out.feature_groups = {g: [f[0] for f in _FEATURES if f[1] == g]
                               for g in ("tumour", "peritumoral", "global")}
+        if clinical:
+            out.image_logit = image_logit
+            out.clinical_logit = drawn["logit"]
     if return_anatomy:
         out.anatomy = anatomy
         out.anatomy_labels = dict(ph.LABELS)

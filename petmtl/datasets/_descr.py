@@ -39,3 +39,23 @@ P(y = 1) = 1 / (1 + exp(-eta / outcome_noise)) (y = [eta > 0] when outcome_noise
 classes are balanced on average. With outcome_noise = 0.4 the AUC of eta is ~0.90, of its
 tumour part alone ~0.70 and of tumour + peritumoral parts ~0.80.
 """
+
+CLINICAL_DESCR = """
+Clinical covariates (clinical=True), drawn from their own random stream, so the images,
+masks and outcome noise are those of clinical=False:
+age (years, N(65, 9) rounded, in [35, 90]); sex (60 % male, no effect on the outcome);
+ECOG performance status 0-3 (40/35/18/7 %), the ordinal cut of a latent frailty correlated
+0.5 with age; T stage T1-T4 (25 % each), the quartiles of a latent correlated 0.8 with the
+tumour-volume score, so it is shared with the image and carries nothing beyond it; marker,
+a binary tumour marker (HPV-like; 35 % positive, protective), independent of the image.
+The clinical logit is eta_c = (0.40 z_age + 0.60 z_ecog - 0.70 z_marker) / sd, with the
+z's standardised by their population moments and sd making eta_c unit-variance; the
+outcome logit becomes eta = sqrt(0.6) eta_image + sqrt(0.4) eta_c (still unit-variance),
+so 40 % of its variance is visible only through age, ECOG and the marker.
+Missing values (NaN), missing at random given the observed covariates: ECOG for 15 % of
+T1-T2 and 5 % of T3-T4 patients (about 10 %; early disease seen without an oncology
+consultation), the marker for about 30 %, more often in older patients (log-odds +0.8 per
+SD of age: testing is less often requested for them). Age, sex and T stage are complete.
+With outcome_noise = 0.4 the AUC of eta is ~0.90, of eta_image alone ~0.80 and of
+eta_c alone ~0.74.
+"""

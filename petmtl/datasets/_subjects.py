@@ -98,3 +98,8 @@ def _render(grid, p, fwhm, image_noise):
 def _logit(features):
     scores = np.column_stack([f[3](features[:, j]) for j, f in enumerate(_FEATURES)])
     return scores @ _COEF / _COEF_NORM
+
+
+def volume_score(features):
+    """The unit-variance score of the tumour volume (the first feature)."""
+    return _FEATURES[0][3](features[:, 0])

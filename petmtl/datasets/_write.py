@@ -27,7 +27,8 @@ def write_cohort(cohort: Mapping, folder: str | os.PathLike) -> Path:
     ----------
     cohort : Mapping
         A result of :func:`make_pet_cohort` (needs ``X``, ``masks``, ``spacing``, ``y``,
-        ``pathology``; ``mask_available`` and ``patient_id`` are used when present).
+        ``pathology``; ``mask_available``, ``patient_id`` and ``clinical`` are used when
+        present).
     folder : str or path-like
         Output directory.
 
@@ -37,7 +38,11 @@ def write_cohort(cohort: Mapping, folder: str | os.PathLike) -> Path:
         Path of ``manifest.csv`` with columns ``patient_id,pet_path,mask_path,pathology,
         outcome`` (``time,event`` in place of ``outcome`` for a survival cohort): paths
         relative to the manifest's folder, empty cells for a missing mask, pathology or
-        outcome (``y == -1``, or a NaN time).
+        outcome (``y == -1``, or a NaN time). The covariates of a cohort drawn with
+        ``clinical=True`` follow as extra columns (``age,sex,ecog,t_stage,marker``, empty
+        cells where missing); read them back with
+        ``petmtl.io.read_manifest(path, extra_columns=[...])`` or
+        :func:`petmtl.clinical.covariates_from_manifest`.
 
     Raises
     ------
@@ -87,6 +92,13 @@ def write_cohort(cohort: Mapping, folder: str | os.PathLike) -> Path:
                       y["event"], y["time"], strict=True)]}
     else:
         labels = {"outcome": [int(v) for v in y]}
+    clinical = cohort.get("clinical")
+    extra = None
+    if clinical is not None:
+        if len(clinical) != n:
+            raise ValueError(f"cohort['clinical'] must have one row per subject ({n}), got "
+                             f"{len(clinical)}.")
+        extra = {str(c): list(clinical[c]) for c in clinical.columns}
     write_manifest(manifest, [str(i) for i in ids], pets, masks,
-                   [None if p is None else str(p) for p in pathology], **labels)
+                   [None if p is None else str(p) for p in pathology], **labels, extra=extra)
     return manifest
