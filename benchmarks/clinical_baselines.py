@@ -28,7 +28,9 @@ Protocol
 * Report: pooled AUC, balanced accuracy (threshold 0.5) and Brier score, each with a
   stratified bootstrap 95 % interval (2000 resamples, ``petmtl.metrics``), the AUC per
   cohort; paired bootstrap differences in pooled AUC; the AUC of the cohorts' true logit
-  and of its image and clinical parts (the ceiling, no fit).
+  and of its image and clinical parts (the ceiling, no fit); per rule, how many non-primary
+  lesions were found per patient against the distant nodes and satellite nodules drawn,
+  and the Spearman correlation of their number with the number of distant nodes.
 
 Command (from the repository root; about a minute on one core)::
 
@@ -41,6 +43,7 @@ import argparse
 import time
 
 import numpy as np
+from scipy.stats import spearmanr
 from sklearn.metrics import balanced_accuracy_score, brier_score_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
@@ -90,9 +93,15 @@ def one_cohort(seed: int, exclude: bool, n: int = 120, shape: int = 48,
     models = {"clinical": clinical_classifier(), "radiomics": radiomics_classifier(),
               "radiomics + clinical": radiomics_clinical_classifier()}
     columns = list(RADIOMIC_FEATURES) + list(BURDEN_FEATURES)
+    names = list(cohort.feature_names)
+    nodes = cohort.features[:, names.index("n_distant_nodes")]
+    drawn = nodes + cohort.features[:, names.index("n_satellite_lesions")]
+    found = {"drawn": drawn}
     for rule in RULES:
         burden = pd.DataFrame(burden_table(cohort, rule, exclude), columns=list(BURDEN_FEATURES),
                               index=index)
+        others = burden["n_lesions"].to_numpy() - cohort.masks.any(axis=(1, 2, 3))
+        found[rule] = (others, spearmanr(others, nodes).statistic)
         with_burden = pd.concat([radiomics, burden], axis=1)
         tables[f"radiomics + burden ({rule})"] = with_burden
         models[f"radiomics + burden ({rule})"] = radiomics_classifier()
@@ -109,7 +118,7 @@ def one_cohort(seed: int, exclude: bool, n: int = 120, shape: int = 48,
                                         method="predict_proba")[:, 1]
     truth = {"true logit": cohort.logit, "image part": cohort.image_logit,
              "clinical part": cohort.clinical_logit}
-    return {"y": cohort.y, "proba": proba, "truth": truth}
+    return {"y": cohort.y, "proba": proba, "truth": truth, "found": found}
 
 
 def _interval(metric, y, score) -> str:
@@ -155,6 +164,14 @@ def report(results: dict, seeds) -> str:
         per_seed = " | ".join(f"{roc_auc_score(results[s]['y'], results[s]['truth'][key]):.3f}"
                               for s in seeds)
         lines.append(f"| {key} | {_interval(roc_auc_score, y, score)} | {per_seed} |")
+    lines += ["", "| non-primary lesions found per patient (Spearman with distant nodes) | "
+              + " | ".join(f"c{s}" for s in seeds) + " |", f"|---|{'---|' * len(seeds)}",
+              "| distant nodes + satellites drawn | " + " | ".join(
+                  f"{results[s]['found']['drawn'].mean():.2f}" for s in seeds) + " |"]
+    for rule in RULES:
+        cells = [results[s]["found"][rule] for s in seeds]
+        lines.append(f"| {rule} | " + " | ".join(f"{n.mean():.2f} ({rho:+.2f})"
+                                                 for n, rho in cells) + " |")
     return "\n".join(lines)
 
 

@@ -42,7 +42,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._constraints import Options, check_param
 from ._optional import import_optional
 
-__all__ = ["MISSING_LEVEL", "check_covariates", "clinical_preprocessor",
+__all__ = ["MISSING_LEVEL", "as_levels", "check_covariates", "clinical_preprocessor",
            "covariates_from_manifest"]
 
 MISSING_LEVEL = "missing"
