@@ -29,8 +29,8 @@ def test_reserved_seeds_are_refused(bench, capsys):
 
 
 def test_small_run_reports_every_model(bench, monkeypatch):
-    monkeypatch.setattr(bench, "N_RESAMPLES", 50)
-    results = {s: bench.one_cohort(s, True, n=40, shape=16, spacing=12.0) for s in (10, 11)}
+    monkeypatch.setattr(bench, "N_RESAMPLES", 20)
+    results = {s: bench.one_cohort(s, True, n=30, shape=16, spacing=12.0) for s in (10, 11)}
     text = bench.report(results, [10, 11])
     rows = [line.split(" | ")[0].lstrip("| ") for line in text.splitlines()
             if line.startswith("| ")]
@@ -38,4 +38,4 @@ def test_small_run_reports_every_model(bench, monkeypatch):
         assert f"radiomics + burden ({rule}) + clinical" in rows
     assert {"clinical", "radiomics", "radiomics + clinical", "true logit", "image part",
             "clinical part"} <= set(rows)
-    assert "80 patients (2 cohorts)" in text
+    assert "60 patients (2 cohorts)" in text

@@ -13,8 +13,15 @@ from .._optional import import_optional
 from . import _phantom as ph
 from ._clinical import clinical_frame, clinical_stream, combine_logits, draw_clinical
 from ._descr import CLINICAL_DESCR, DESCR
-from ._outcome import _survival_outcome
-from ._subjects import _FEATURE_NAMES, _FEATURES, _draw_latent, _logit, _render, volume_score
+from ._outcome import _survival_outcome, binary_outcome
+from ._subjects import (
+    _FEATURE_NAMES,
+    _FEATURES,
+    _draw_latent,
+    _logit,
+    render_cohort,
+    volume_score,
+)
 
 __all__ = ["make_pet_cohort"]
 
@@ -236,26 +243,13 @@ def make_pet_cohort(
         flag[rs.permutation(n)[: int(round(frac * n))]] = True
         missing.append(flag)
 
-    grid = ph.Grid(shape[::-1], spacing)  # the phantom draws (z, y, x); returned as (x, y, z)
-    X = np.empty((n, *shape), np.float32)
-    masks = np.zeros((n, *shape), np.uint8)
-    anatomy = np.empty((n, *shape), np.uint8) if return_anatomy else None
-    features = np.empty((n, len(_FEATURES)))
-    for i in range(n):
-        p = {k: v[i] for k, v in latent.items()}
-        img, mask, lab, features[i] = _render(grid, p, fwhm, image_noise)
-        X[i], masks[i] = img.T, mask.T
-        if anatomy is not None:
-            anatomy[i] = lab.T
-
+    X, masks, anatomy, features = render_cohort(latent, shape, spacing, fwhm, image_noise,
+                                                return_anatomy)
     eta = image_logit = _logit(features)
     if clinical:
         drawn = draw_clinical(clinical_rng, volume_score(features))
         eta = combine_logits(image_logit, drawn["logit"])
-    if outcome_noise > 0:
-        y = (u_outcome < 1.0 / (1.0 + np.exp(-eta / outcome_noise))).astype(np.int64)
-    else:
-        y = (eta > 0).astype(np.int64)
+    y = binary_outcome(eta, u_outcome, outcome_noise)
     y[missing[1]] = -1
     if outcome == "survival":
         y = _survival_outcome(eta, outcome_noise, censoring_rate, follow_up, rs, missing[1])

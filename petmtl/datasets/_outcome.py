@@ -1,8 +1,15 @@
-"""The outcome side of :func:`make_pet_cohort`: survival times and censoring."""
+"""The outcome side of :func:`make_pet_cohort`: binary outcome, survival times, censoring."""
 
 from __future__ import annotations
 
 import numpy as np
+
+
+def binary_outcome(eta, uniform, outcome_noise: float) -> np.ndarray:
+    """``y = [uniform < sigmoid(eta / outcome_noise)]`` (``[eta > 0]`` without noise)."""
+    if outcome_noise > 0:
+        return (uniform < 1.0 / (1.0 + np.exp(-eta / outcome_noise))).astype(np.int64)
+    return (eta > 0).astype(np.int64)
 
 
 def _censoring_rate(times: np.ndarray, follow_up: float, target: float) -> float:

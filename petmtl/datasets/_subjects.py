@@ -95,6 +95,23 @@ def _render(grid, p, fwhm, image_noise):
     return img, mask, lab, np.array(feats, float)
 
 
+def render_cohort(latent, shape, spacing, fwhm, image_noise, return_anatomy):
+    """Volumes, masks, organ labels (or None) and features of every subject, in (x, y, z)."""
+    n = len(latent["seed"])
+    grid = ph.Grid(shape[::-1], spacing)  # the phantom draws (z, y, x); returned as (x, y, z)
+    X = np.empty((n, *shape), np.float32)
+    masks = np.zeros((n, *shape), np.uint8)
+    anatomy = np.empty((n, *shape), np.uint8) if return_anatomy else None
+    features = np.empty((n, len(_FEATURES)))
+    for i in range(n):
+        p = {k: v[i] for k, v in latent.items()}
+        img, mask, lab, features[i] = _render(grid, p, fwhm, image_noise)
+        X[i], masks[i] = img.T, mask.T
+        if anatomy is not None:
+            anatomy[i] = lab.T
+    return X, masks, anatomy, features
+
+
 def _logit(features):
     scores = np.column_stack([f[3](features[:, j]) for j, f in enumerate(_FEATURES)])
     return scores @ _COEF / _COEF_NORM
