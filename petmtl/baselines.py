@@ -32,7 +32,7 @@ from numbers import Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -86,7 +86,7 @@ def radiomic_features(volumes, masks, spacing, *, burden=None, as_frame: bool = 
         rows.append([stats.get(name, np.nan) for name in RADIOMIC_FEATURES])
     features, names = np.array(rows, dtype=np.float64), list(RADIOMIC_FEATURES)
     if burden is not None:
-        transformer = burden if isinstance(burden, LesionBurden) else LesionBurden(
+        transformer = clone(burden) if isinstance(burden, LesionBurden) else LesionBurden(
             spacing, rule=burden)
         masks = [None if m is None else np.asarray(m) > 0 for m in masks]
         features = np.column_stack([features, transformer.fit_transform(volumes, masks=masks)])

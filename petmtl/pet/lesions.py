@@ -142,18 +142,19 @@ def liver_reference(suv, liver, spacing: float | Sequence[float], *,
     check_param("diameter_mm", diameter_mm, *_CONSTRAINTS["diameter_mm"])
     if not liver.any():
         raise ValueError("liver is an empty mask: no reference region to measure")
-    voi = liver
-    if diameter_mm is not None:
-        idx = np.argwhere(liver)
-        lo, hi = idx.min(0), idx.max(0) + 1
-        box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
-        depth = ndimage.distance_transform_edt(np.pad(liver[box], 1), sampling=sp)[
-            1:-1, 1:-1, 1:-1]
-        centre = (np.array(np.unravel_index(int(np.argmax(depth)), depth.shape)) + lo) * sp
-        grids = np.ogrid[tuple(slice(0, n) for n in suv.shape)]
-        d2 = sum((g * s - c) ** 2 for g, s, c in zip(grids, sp, centre, strict=True))
-        voi = liver & (d2 <= (diameter_mm / 2.0) ** 2)
-    values = suv[voi].astype(np.float64)
+    if diameter_mm is None:
+        values = suv[liver].astype(np.float64)
+        return float(values.mean()), float(values.std())
+    # the sphere intersected with the liver lies in the liver's bounding box
+    idx = np.argwhere(liver)
+    lo, hi = idx.min(0), idx.max(0) + 1
+    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    organ = liver[box]
+    depth = ndimage.distance_transform_edt(np.pad(organ, 1), sampling=sp)[1:-1, 1:-1, 1:-1]
+    centre = np.array(np.unravel_index(int(np.argmax(depth)), depth.shape)) * sp
+    grids = np.ogrid[tuple(slice(0, n) for n in organ.shape)]
+    d2 = sum((g * s - c) ** 2 for g, s, c in zip(grids, sp, centre, strict=True))
+    values = suv[box][organ & (d2 <= (diameter_mm / 2.0) ** 2)].astype(np.float64)
     return float(values.mean()), float(values.std())
 
 
