@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from numbers import Real
 
 import numpy as np
 
@@ -39,6 +41,9 @@ class Manifest:
         With ``time`` and ``event`` columns: the time-to-event outcome
         (:func:`petmtl.survival.make_survival_y`; NaN time where either cell is empty),
         the ``y`` of :class:`petmtl.MultiTaskPETSurvival`. None without those columns.
+    extra : dict of str to ndarray of object, shape (n,)
+        The columns named in ``read_manifest(extra_columns=...)``, e.g. clinical
+        covariates: the cells as strings, None where empty. Empty by default.
     """
 
     ids: np.ndarray
@@ -48,6 +53,7 @@ class Manifest:
     pathology: np.ndarray
     path: str | None = None
     survival: np.ndarray | None = None
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -84,6 +90,7 @@ def read_manifest(
     time_column: str | None = "time",
     event_column: str | None = "event",
     check_files: bool = True,
+    extra_columns: Sequence[str] | None = None,
 ) -> Manifest:
     """Read a cohort manifest CSV.
 
@@ -104,6 +111,9 @@ def read_manifest(
         Columns of the time-to-event outcome (both must be present to read it).
     check_files : bool, default=True
         Check that every PET and mask file exists.
+    extra_columns : sequence of str, optional
+        Further columns to keep (e.g. clinical covariates), returned as strings in
+        :attr:`Manifest.extra` (None for an empty cell); other columns are ignored.
 
     Returns
     -------
@@ -114,12 +124,17 @@ def read_manifest(
     FileNotFoundError
         If the CSV, or (with ``check_files``) a listed file, does not exist.
     ValueError
-        On missing required columns, empty ids or PET paths, duplicate ids, more than two
+        On missing required or ``extra_columns``, empty ids or PET paths, duplicate ids,
+        more than two
         distinct outcome labels, or a time or event cell that is not one. Messages name
         the CSV line (1-based) and patient id.
     """
     csv_path = os.fspath(csv_path)
-    header, rows = _read_rows(csv_path, [id_column, pet_column])
+    if isinstance(extra_columns, str):
+        raise TypeError(f"extra_columns must be a sequence of column names, got the string "
+                        f"{extra_columns!r}; write [{extra_columns!r}] for one column")
+    extra_columns = list(extra_columns or [])
+    header, rows = _read_rows(csv_path, [id_column, pet_column], extra_columns)
     base = os.path.dirname(os.path.abspath(csv_path))
     ids, pets, masks, pathologies, seen = [], [], [], [], {}
     for line, row in rows:
@@ -152,6 +167,8 @@ def read_manifest(
         y=_outcome_column(csv_path, rows, ids, outcome_column), masks=_object_array(masks),
         pathology=_object_array(pathologies), path=os.path.abspath(csv_path),
         survival=survival,
+        extra={c: _object_array([row.get(c, "") or None for _, row in rows])
+               for c in extra_columns},
     )
 
 
@@ -159,7 +176,8 @@ def _where(csv_path: str, line: int, pid: str) -> str:
     return f"{csv_path}, line {line} (patient_id {pid!r})"
 
 
-def _read_rows(csv_path: str, required: list[str]) -> tuple[list[str], list]:
+def _read_rows(csv_path: str, required: list[str],
+               extra: Sequence[str] = ()) -> tuple[list[str], list]:
     """Header and ``(line number, {column: stripped cell})`` rows of a manifest."""
     if not os.path.isfile(csv_path):
         raise FileNotFoundError(f"Manifest CSV not found: {csv_path}")
@@ -177,6 +195,10 @@ def _read_rows(csv_path: str, required: list[str]) -> tuple[list[str], list]:
             raise ValueError(
                 f"Manifest {csv_path} lacks required column(s) {missing}; columns found: {header}"
             )
+        absent = [c for c in extra if c not in header]
+        if absent:
+            raise ValueError(f"Manifest {csv_path} lacks the extra_columns {absent}; columns "
+                             f"found: {header}")
         reader.fieldnames = header
         rows = [(reader.line_num, {k: (v or "").strip() for k, v in row.items() if k})
                 for row in reader]
@@ -233,6 +255,21 @@ def _survival_column(csv_path: str, rows, ids, time_column: str,
     return make_survival_y(events, times)
 
 
+_STANDARD_COLUMNS = ("patient_id", "pet_path", "mask_path", "pathology", "outcome", "time",
+                     "event")
+
+
+def _cell(value) -> str:
+    """A CSV cell: empty for None/NaN, integers for whole floats, else ``str``."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType") or (
+            isinstance(value, Real) and not isinstance(value, bool) and math.isnan(value)):
+        return ""
+    if isinstance(value, Real) and not isinstance(value, (bool, np.bool_)):
+        value = float(value)
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
 def _relative(p: str | None, base: str) -> str:
     if p is None:
         return ""
@@ -252,6 +289,7 @@ def write_manifest(
     outcome: Sequence | None = None,
     time: Sequence | None = None,
     event: Sequence | None = None,
+    extra: Mapping[str, Sequence] | None = None,
 ) -> str:
     """Write a manifest CSV readable by :func:`read_manifest` (atomically).
 
@@ -271,6 +309,10 @@ def write_manifest(
         Binary outcome labels; ``None``/``-1`` for unlabelled.
     time, event : sequence, optional
         A time-to-event outcome (events written 1/0; NaN/None for unknown).
+    extra : mapping of str to sequence, optional
+        Further columns, written after the others in the mapping's order (e.g. clinical
+        covariates; read them back with ``read_manifest(extra_columns=...)``). None and
+        NaN become empty cells, whole floats are written as integers.
 
     Returns
     -------
@@ -284,6 +326,11 @@ def write_manifest(
                          ("outcome", outcome), ("time", time), ("event", event)):
         if values is not None:
             columns[name] = list(values)
+    for name, values in (extra or {}).items():
+        if name in columns or name in _STANDARD_COLUMNS:
+            raise ValueError(f"extra column {name!r} clashes with a manifest column; the "
+                             f"standard columns are {list(_STANDARD_COLUMNS)}")
+        columns[name] = [_cell(v) for v in values]
     bad = {k: len(v) for k, v in columns.items() if len(v) != n}
     if bad:
         raise ValueError(f"All columns must have len(ids)={n} entries; got lengths {bad}")

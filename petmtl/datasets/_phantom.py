@@ -1,4 +1,4 @@
-"""Private drawing helpers for :func:`petmtl.datasets.make_pet_cohort`.
+"""Drawing helpers of the phantom of :func:`petmtl.datasets.make_pet_cohort`.
 
 Everything here works on arrays ordered ``(z, y, x)`` with isotropic voxels of ``spacing`` mm.
 World coordinates are millimetres from the centre of the field of view, RAS+ (``x`` towards

@@ -13,7 +13,7 @@ from numbers import Real
 import numpy as np
 from scipy import ndimage
 
-from ._constraints import Interval, Spacing, check_param, check_params
+from .._constraints import Interval, Spacing, check_param, check_params
 
 F18_HALF_LIFE_S = 6586.2
 
