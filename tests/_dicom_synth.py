@@ -8,6 +8,7 @@ The default series is a Siemens-style static FDG scan: Units BQML, DecayCorrecti
 from __future__ import annotations
 
 import os
+import shutil
 
 import numpy as np
 import pydicom
@@ -139,7 +140,13 @@ def copy_series(src_folder, dst_folder, *, patient_id, uid_map=None):
         return uid_map[uid]
 
     for root, _, files in os.walk(src_folder):
+        target = os.path.join(dst_folder, os.path.relpath(root, src_folder))
+        os.makedirs(target, exist_ok=True)
         for name in sorted(files):
+            with open(os.path.join(root, name), "rb") as f:
+                if f.read(132)[128:] != b"DICM":  # not DICOM: copied as it is
+                    shutil.copy(os.path.join(root, name), os.path.join(target, name))
+                    continue
             ds = pydicom.dcmread(os.path.join(root, name))
             ds.PatientID = patient_id
             for elem in ds.iterall():
@@ -148,8 +155,6 @@ def copy_series(src_folder, dst_folder, *, patient_id, uid_map=None):
                         "MediaStorageSOPClassUID") and elem.value:
                     elem.value = new(elem.value)
             ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-            target = os.path.join(dst_folder, os.path.relpath(root, src_folder))
-            os.makedirs(target, exist_ok=True)
             ds.save_as(os.path.join(target, name), enforce_file_format=True)
     return uid_map
 
