@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._deps import import_pydicom
+from ._raw import element_value, raw_bytes
 
 RP_SEQUENCE = "RadiopharmaceuticalInformationSequence"
 
@@ -96,7 +97,8 @@ class SeriesAttributes:
         self._check_rp_sequence()
 
     def _check_rp_sequence(self) -> None:
-        counts = {len(ds.get(RP_SEQUENCE) or ()) for ds in self.datasets}
+        distinct = {raw_bytes(ds, RP_SEQUENCE) or id(ds): ds for ds in self.datasets}
+        counts = {len(ds.get(RP_SEQUENCE) or ()) for ds in distinct.values()}
         if max(counts) > 1:
             raise DicomAttributeError(
                 f"{self.where}: {label(RP_SEQUENCE)} has {max(counts)} items; which "
@@ -107,19 +109,35 @@ class SeriesAttributes:
         return DicomAttributeError(f"{self.where}: {message}", keyword)
 
     def _raw(self, ds, keyword: str, seq: str | None):
-        if seq is not None:
-            items = ds.get(seq)
-            if not items:
-                return None
-            ds = items[0]
         try:
-            value = ds.get(keyword)
+            if seq is not None:
+                items = ds.get(seq)
+                if not items:
+                    return None
+                value = items[0].get(keyword)
+            else:
+                value = element_value(ds, keyword)
         except (TypeError, ValueError, OverflowError) as exc:  # e.g. a DS that is no number
             raise self.error(f"{label(keyword, seq)} cannot be read: {exc}", keyword) from None
         return None if _is_empty(value) else value
 
+    def _raw_all(self, keyword: str, seq: str | None) -> list:
+        """The raw value in every slice; slices whose undecoded element (the sequence, for
+        an attribute inside one) has the same bytes share one decoding."""
+        cache: dict[bytes, object] = {}
+        out = []
+        for ds in self.datasets:
+            key = raw_bytes(ds, seq or keyword)
+            if key is None:
+                out.append(self._raw(ds, keyword, seq))
+            else:
+                if key not in cache:
+                    cache[key] = self._raw(ds, keyword, seq)
+                out.append(cache[key])
+        return out
+
     def _values(self, keyword, seq, why, required, convert):
-        raw = [self._raw(ds, keyword, seq) for ds in self.datasets]
+        raw = self._raw_all(keyword, seq)
         present = [v is not None for v in raw]
         name = label(keyword, seq)
         if not any(present):
@@ -130,13 +148,16 @@ class SeriesAttributes:
             missing = [i for i, p in enumerate(present) if not p]
             raise self.error(f"{name} is missing in {len(missing)} of {len(raw)} slices "
                              f"(first: slice {missing[0]}); it is needed {why}", keyword)
-        out = []
+        out, done = [], {}
         for v in raw:
-            try:
-                out.append(convert(v))
-            except (TypeError, ValueError, OverflowError):
-                raise self.error(f"{name} = {str(v)!r} is not a valid value; it is needed "
-                                 f"{why}", keyword) from None
+            key = (type(v), str(v))
+            if key not in done:
+                try:
+                    done[key] = convert(v)
+                except (TypeError, ValueError, OverflowError):
+                    raise self.error(f"{name} = {str(v)!r} is not a valid value; it is "
+                                     f"needed {why}", keyword) from None
+            out.append(done[key])
         return out
 
     def series(self, keyword: str, *, why: str, seq: str | None = None,

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ._deps import import_pydicom
+from ._raw import element_value
 
 PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
 ENHANCED_PET_STORAGE = ("1.2.840.10008.5.1.4.1.1.130", "1.2.840.10008.5.1.4.1.1.128.1")
@@ -145,7 +146,7 @@ def group_series(files: Iterable[str], datasets: Iterable) -> dict[str, Series]:
     """
     out: dict[str, Series] = {}
     for path, ds in zip(files, datasets, strict=True):
-        uid = str(ds.get("SeriesInstanceUID", "") or "")
+        uid = str(element_value(ds, "SeriesInstanceUID") or "")
         if not uid:
             raise ValueError(f"{path}: SeriesInstanceUID (0020,000E) is missing")
         if uid not in out:

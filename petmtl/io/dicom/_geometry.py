@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._raw import element_value
+
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 _ORIENTATION_ATOL = 1e-4
 
@@ -53,13 +55,15 @@ class SliceGeometry:
 
 
 def _floats(ds, keyword: str, n: int, where: str) -> np.ndarray:
-    value = ds.get(keyword)
-    if value is None or (hasattr(value, "__len__") and len(value) != n):
+    value = element_value(ds, keyword)
+    if isinstance(value, str):
+        value = [value]
+    if value is None or len(value) != n:
         raise ValueError(f"{where}: {keyword} is missing or malformed in a slice (SOP "
                          f"instance {ds.get('SOPInstanceUID', '?')}); it is needed to place "
                          "the slices")
     try:
-        return np.asarray([float(v) for v in (value if n > 1 else [value])], dtype=np.float64)
+        return np.asarray([float(v) for v in value], dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"{where}: {keyword} = {value!r} is not numeric") from None
 
@@ -103,8 +107,8 @@ def slice_geometry(datasets: Sequence, where: str) -> SliceGeometry:
     n = len(datasets)
     orient = [_floats(ds, "ImageOrientationPatient", 6, where) for ds in datasets]
     spacing2 = [_floats(ds, "PixelSpacing", 2, where) for ds in datasets]
-    sizes = [np.array([int(ds.get("Columns", 0) or 0), int(ds.get("Rows", 0) or 0)])
-             for ds in datasets]
+    sizes = [np.array([int(element_value(ds, "Columns") or 0),
+                       int(element_value(ds, "Rows") or 0)]) for ds in datasets]
     _same(datasets, "ImageOrientationPatient", orient, where)
     _same(datasets, "PixelSpacing", spacing2, where)
     _same(datasets, "Rows/Columns", sizes, where)

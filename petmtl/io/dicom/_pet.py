@@ -12,6 +12,7 @@ from ._files import Series, read_series, select_series
 from ._geometry import regularise, slice_geometry
 from ._pixels import scaled_volume
 from ._provenance import attach_provenance
+from ._raw import element_value
 from ._suv import check_suv, suv_factors
 
 _IRREGULAR = ("error", "resample")
@@ -128,7 +129,7 @@ def series_to_nifti(series: Series, *, suv: str = "bw", irregular: str = "error"
 def _check_unique_instances(series: Series, where: str) -> None:
     seen: dict[str, str] = {}
     for path, ds in zip(series.files, series.datasets, strict=True):
-        uid = str(ds.get("SOPInstanceUID", "") or "")
+        uid = str(element_value(ds, "SOPInstanceUID") or "")
         if uid and uid in seen:
             raise ValueError(f"{where}: {seen[uid]} and {path} hold the same image (SOP "
                              f"instance {uid}); is the series copied twice?")

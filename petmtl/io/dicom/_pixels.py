@@ -6,18 +6,38 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._raw import element_value
+
 _NATIVE_LITTLE_ENDIAN = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
+_PIXEL_DATA = 0x7FE00010
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+def _pixel_bytes(ds) -> bytes:
+    """PixelData's bytes; a deferred element is read straight from its file offset."""
+    elem = ds.get_item(_PIXEL_DATA, keep_deferred=True)
+    if elem is None:
+        raise ValueError("PixelData is missing")
+    value = elem.value
+    if value is None and isinstance(getattr(ds, "filename", None), str) \
+            and getattr(elem, "value_tell", None) is not None \
+            and elem.length != _UNDEFINED_LENGTH:
+        with open(ds.filename, "rb") as f:
+            f.seek(elem.value_tell)
+            value = f.read(elem.length)
+    return value if isinstance(value, bytes) else ds.PixelData
 
 
 def _native_dtype(ds):
     """The numpy dtype of uncompressed little-endian grey-scale pixel data, or None."""
-    syntax = str(getattr(getattr(ds, "file_meta", None), "get", lambda *_: None)(
-        "TransferSyntaxUID") or "")
-    bits = int(ds.get("BitsAllocated", 0) or 0)
-    if (syntax not in _NATIVE_LITTLE_ENDIAN or int(ds.get("SamplesPerPixel", 1) or 1) != 1
-            or bits not in (8, 16, 32) or int(ds.get("BitsStored", bits) or bits) != bits):
+    meta = getattr(ds, "file_meta", None)
+    syntax = str(element_value(meta, "TransferSyntaxUID") or "") if meta is not None else ""
+    bits = int(element_value(ds, "BitsAllocated") or 0)
+    if (syntax not in _NATIVE_LITTLE_ENDIAN or int(element_value(ds, "SamplesPerPixel") or 1)
+            != 1 or bits not in (8, 16, 32)
+            or int(element_value(ds, "BitsStored") or bits) != bits):
         return None
-    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    signed = int(element_value(ds, "PixelRepresentation") or 0) == 1
     return np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
 
 
@@ -37,11 +57,11 @@ def stored_pixels(ds, where: str) -> np.ndarray:
     -------
     ndarray
     """
-    rows, cols = int(ds.Rows), int(ds.Columns)
+    rows, cols = int(element_value(ds, "Rows")), int(element_value(ds, "Columns"))
     dtype = _native_dtype(ds)
     try:
         if dtype is not None:
-            buffer = ds.PixelData
+            buffer = _pixel_bytes(ds)
             if len(buffer) < rows * cols * dtype.itemsize:
                 raise ValueError(f"PixelData has {len(buffer)} bytes, expected "
                                  f"{rows * cols * dtype.itemsize}")
@@ -73,9 +93,11 @@ def scaled_volume(datasets: Sequence, factors: np.ndarray, where: str) -> np.nda
         A Fortran-ordered array: ``data[i, j, k]`` is column ``i``, row ``j`` of slice ``k``.
     """
     first = datasets[0]
-    out = np.empty((len(datasets), int(first.Rows), int(first.Columns)), dtype=np.float32)
+    out = np.empty((len(datasets), int(element_value(first, "Rows")),
+                    int(element_value(first, "Columns"))), dtype=np.float32)
     for k, ds in enumerate(datasets):
-        np.multiply(stored_pixels(ds, where), factors[k], out=out[k], casting="unsafe")
+        np.multiply(stored_pixels(ds, where), np.float32(factors[k]), out=out[k],
+                    dtype=np.float32)
     bad = ~np.isfinite(out)
     if bad.any():
         k = int(np.argwhere(bad)[0][0])
