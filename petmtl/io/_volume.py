@@ -14,7 +14,7 @@ from nibabel.filebasedimages import ImageFileError
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 from nibabel.spatialimages import HeaderDataError
 
-from .dicom import is_dicom_file, read_pet_dicom
+from .dicom import is_dicom_dir, is_dicom_file, read_pet_dicom
 from .dicom._masks import read_mask_union
 
 PathLike = str | os.PathLike
@@ -150,6 +150,9 @@ def load_pet(path: PathLike, *, dtype=np.float32) -> Volume:
         folder's DICOM series cannot be converted to SUV.
     """
     if os.path.isdir(path):
+        if not is_dicom_dir(path):
+            raise ValueError(f"Expected a NIfTI file or a DICOM series folder, got a directory "
+                             f"without DICOM files: {os.fspath(path)}")
         img = read_pet_dicom(path)
         return Volume(data=np.asarray(img.dataobj, dtype=np.dtype(dtype)),
                       affine=np.asarray(img.affine, dtype=np.float64), path=os.fspath(path),
