@@ -74,6 +74,13 @@ def test_back_computation_refuses_inconsistent_beds(tmp_path):
               per_slice={"AcquisitionTime": ["110600", "112000"]})
 
 
+def test_back_computation_refuses_a_reference_after_the_acquisition(tmp_path):
+    # FrameReferenceTime 0 (as some GE series store it) would put the start 90 s after the
+    # acquisition began, which DecayCorrection START cannot mean
+    with pytest.raises(ValueError, match="90 s after the earliest acquisition"):
+        _read(tmp_path, header={"SeriesTime": "123000", "FrameReferenceTime": 0.0})
+
+
 @pytest.mark.parametrize("missing", ["FrameReferenceTime", "ActualFrameDuration"])
 def test_back_computation_needs_frame_timing(tmp_path, missing):
     with pytest.raises(ValueError, match=missing) as info:

@@ -10,7 +10,6 @@ from ._volume import PathLike
 from ._write import _atomic_save
 from .dicom._masks import read_dicom_mask
 from .dicom._pet import series_to_nifti
-from .dicom._provenance import read_suv_provenance
 from .dicom._suv import check_suv
 from .dicom._tree import scan_tree
 
@@ -24,8 +23,9 @@ class ConversionReport:
     manifest : str or None
         The manifest CSV (None when nothing was converted).
     converted : list of dict
-        One row per PET series: ``patient_id``, ``pet_path``, ``mask_path`` (or None),
-        ``series_uid``, ``source`` (its folder), ``mask_source`` (or None).
+        One row per PET series: ``patient_id``, ``pet_path``, ``series_uid``, ``source``
+        (its folders), ``mask_path``, ``mask_file`` (the RTSTRUCT/SEG) and ``mask_source``
+        (how it was matched); the last three None without a mask.
     skipped : list of (str, str)
         ``(what, why)``: files, series and masks left out, with the reason.
     """
@@ -67,27 +67,29 @@ def _patient_ids(series_list) -> list[str]:
     return out
 
 
-def _convert_mask(index, series, img, pid, out_masks, roi, skipped):
-    """Write the series' mask; return ``(path, source)`` or ``(None, None)``."""
+def _convert_mask(index, series, img, pid, out_masks, roi, skipped) -> dict:
+    """Write the series' mask; return the manifest row's mask fields."""
+    none = {"mask_path": None, "mask_file": None, "mask_source": None}
     candidates, how = index.masks_for(series)
     if not candidates:
-        return None, None
+        return none
     if len(candidates) > 1:
         skipped.append((f"masks of {pid}", "several RTSTRUCT/SEG files refer to its series: "
                         + ", ".join(m.path for m in candidates)))
-        return None, None
+        return none
     found = candidates[0]
     if roi is None and len(found.rois) > 1:
         names = ", ".join(f"{k}: {v!r}" for k, v in found.rois.items())
         skipped.append((found.path, f"{len(found.rois)} ROIs ({names}); choose one with roi="))
-        return None, None
+        return none
     try:
         mask = read_dicom_mask(found.path, img, roi=roi)
     except (ValueError, TypeError) as exc:
         skipped.append((found.path, str(exc)))
-        return None, None
-    path = _atomic_save(mask, os.path.join(out_masks, f"{pid}_mask.nii.gz"))
-    return path, f"{found.path} ({found.kind}, matched by {how})"
+        return none
+    return {"mask_path": _atomic_save(mask, os.path.join(out_masks, f"{pid}_mask.nii.gz")),
+            "mask_file": found.path,
+            "mask_source": f"{found.path} ({found.kind}, matched by {how})"}
 
 
 def convert_dicom_tree(root: PathLike, out_dir: PathLike, *, suv: str = "bw", roi=None,
@@ -150,17 +152,15 @@ def convert_dicom_tree(root: PathLike, out_dir: PathLike, *, suv: str = "bw", ro
         os.makedirs(out_images, exist_ok=True)
         os.makedirs(out_masks, exist_ok=True)
         pet_path = _atomic_save(img, os.path.join(out_images, f"{pid}_pet.nii.gz"))
-        mask_path, mask_source = _convert_mask(index, series, img, pid, out_masks, roi,
-                                               skipped)
-        rows.append({"patient_id": pid, "pet_path": pet_path, "mask_path": mask_path,
-                     "series_uid": series.uid, "source": where, "mask_source": mask_source,
-                     "suv": read_suv_provenance(img)["suv"]})
+        rows.append({"patient_id": pid, "pet_path": pet_path, "series_uid": series.uid,
+                     "source": where,
+                     **_convert_mask(index, series, img, pid, out_masks, roi, skipped)})
     manifest = None
     if rows:
         manifest = write_manifest(os.path.join(out_dir, manifest_name),
                                   [r["patient_id"] for r in rows], [r["pet_path"] for r in rows],
                                   [r["mask_path"] for r in rows])
-    used = {r["mask_source"].split(" (")[0] for r in rows if r["mask_source"]}
+    used = {r["mask_file"] for r in rows}
     skipped_paths = {what for what, _ in skipped}
     for m in index.masks:
         if m.path not in used and m.path not in skipped_paths:

@@ -200,6 +200,12 @@ def _back_computed_start(attrs, lam, acquired, info, why) -> _dt.datetime:
             f"AcquisitionTime, FrameReferenceTime and ActualFrameDuration give start times "
             f"{spread:.1f} s apart between slices (tolerance {tolerance:.1f} s); the series "
             "has no single DecayCorrection START reference", "FrameReferenceTime")
+    if ref_s.mean() > tolerance:  # START refers to the acquisition start, not later
+        raise attrs.error(
+            f"AcquisitionTime, FrameReferenceTime and ActualFrameDuration put the START "
+            f"reference {ref_s.mean():.0f} s after the earliest acquisition; "
+            f"FrameReferenceTime must be the frames' mean-count time from the series start",
+            "FrameReferenceTime")
     ref = first + _dt.timedelta(seconds=float(np.mean(ref_s)))
     info.update(reference_time=ref.isoformat(),
                 reference_time_source="back-computed: AcquisitionTime + T_ave(ActualFrame"
