@@ -132,23 +132,8 @@ def slice_geometry(datasets: Sequence, where: str) -> SliceGeometry:
         raise ValueError(f"{where}: two slices lie at the same position {along[k]:.3f} mm "
                          f"along the normal{hint}; petmtl reads one static 3-D volume")
     spacing = float(np.median(gaps)) if gaps.size else _single_slice_spacing(datasets[0], where)
-    uneven = None
-    if gaps.size and np.max(np.abs(gaps - spacing)) > max(0.01, 1e-3 * spacing):
-        k = int(np.argmax(np.abs(gaps - spacing)))
-        uneven = (f"slice spacing is uneven: gaps from {gaps.min():.4g} to {gaps.max():.4g} mm "
-                  f"(median {spacing:.4g} mm), e.g. {gaps[k]:.4g} mm between positions "
-                  f"{along[k]:.3f} and {along[k + 1]:.3f} mm (ImagePositionPatient)")
-    step = ipp - ipp[0]
-    drift = step - np.outer(step @ normal, normal)
     ps_row, ps_col = spacing2[0]  # between rows (along col_dir), between columns (row_dir)
-    offsets = np.stack([drift @ row_dir / ps_col, drift @ col_dir / ps_row], axis=1)
-    tilted = None
-    if n > 1 and np.abs(drift).max() > max(1e-3, 0.01 * min(ps_row, ps_col)):
-        extent = along[-1] - along[0]
-        angle = np.degrees(np.arctan2(np.linalg.norm(drift[-1]), extent))
-        tilted = (f"slices are sheared (gantry tilt of about {angle:.2f} degrees): "
-                  f"ImagePositionPatient moves {np.linalg.norm(drift[-1]):.3g} mm within the "
-                  "image plane over the series")
+    offsets, tilted = _tilt(ipp, along, orient[0], ps_row, ps_col)
     lps = np.eye(4)
     lps[:3, 0] = row_dir * ps_col
     lps[:3, 1] = col_dir * ps_row
@@ -156,7 +141,33 @@ def slice_geometry(datasets: Sequence, where: str) -> SliceGeometry:
     lps[:3, 3] = ipp[0]
     return SliceGeometry(order=order, shape=(int(sizes[0][0]), int(sizes[0][1]), n),
                          affine=LPS_TO_RAS @ lps, positions=along, offsets=offsets,
-                         spacing=spacing, uneven=uneven, tilted=tilted)
+                         spacing=spacing, uneven=_uneven(gaps, along, spacing), tilted=tilted)
+
+
+def _uneven(gaps: np.ndarray, along: np.ndarray, spacing: float) -> str | None:
+    """Why the slice spacing is irregular, or None."""
+    if not gaps.size or np.max(np.abs(gaps - spacing)) <= max(0.01, 1e-3 * spacing):
+        return None
+    k = int(np.argmax(np.abs(gaps - spacing)))
+    return (f"slice spacing is uneven: gaps from {gaps.min():.4g} to {gaps.max():.4g} mm "
+            f"(median {spacing:.4g} mm), e.g. {gaps[k]:.4g} mm between positions "
+            f"{along[k]:.3f} and {along[k + 1]:.3f} mm (ImagePositionPatient)")
+
+
+def _tilt(ipp, along, orientation, ps_row, ps_col) -> tuple[np.ndarray, str | None]:
+    """In-plane offsets (columns, rows) of each sorted slice from the normal through the
+    first, and why the stack is sheared (or None)."""
+    row_dir, col_dir = orientation[:3], orientation[3:]
+    normal = np.cross(row_dir, col_dir)
+    step = ipp - ipp[0]
+    drift = step - np.outer(step @ normal, normal)
+    offsets = np.stack([drift @ row_dir / ps_col, drift @ col_dir / ps_row], axis=1)
+    if len(ipp) < 2 or np.abs(drift).max() <= max(1e-3, 0.01 * min(ps_row, ps_col)):
+        return offsets, None
+    angle = np.degrees(np.arctan2(np.linalg.norm(drift[-1]), along[-1] - along[0]))
+    return offsets, (f"slices are sheared (gantry tilt of about {angle:.2f} degrees): "
+                     f"ImagePositionPatient moves {np.linalg.norm(drift[-1]):.3g} mm within "
+                     "the image plane over the series")
 
 
 def regularise(data: np.ndarray, geometry: SliceGeometry) -> tuple[np.ndarray, list[str]]:

@@ -101,7 +101,8 @@ def _assemble(masks: dict[int, np.ndarray], table, union: bool,
     return out, {str(k): table[k] for k in numbers}
 
 
-def read_dicom_mask(path, reference, *, roi=None, threshold: float = 0.5) -> nib.Nifti1Image:
+def read_dicom_mask(path: str | os.PathLike, reference, *, roi=None,
+                    threshold: float = 0.5) -> nib.Nifti1Image:
     """Read an RTSTRUCT or DICOM SEG as a mask on a reference PET grid.
 
     RTSTRUCT contours are filled slice by slice with the even-odd rule (a contour inside

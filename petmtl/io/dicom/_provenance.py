@@ -29,7 +29,7 @@ def attach_provenance(img: nib.Nifti1Image, record: dict) -> None:
     img.header["descrip"] = summary.encode("ascii", "replace")[:79]
 
 
-def read_suv_provenance(image) -> dict:
+def read_suv_provenance(image: nib.Nifti1Image | str | os.PathLike) -> dict:
     """The conversion record :func:`read_pet_dicom` stored in a NIfTI image.
 
     It names the SUV type, the unit, every DICOM attribute read (with its value) and the

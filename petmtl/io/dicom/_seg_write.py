@@ -72,7 +72,8 @@ def _label_for(segment_labels, value: int, default: str) -> str:
     return str(labels[value - 1]) if 0 < value <= len(labels) else default
 
 
-def write_dicom_seg(mask, pet_series_dir, path, *, segment_labels=None,
+def write_dicom_seg(mask, pet_series_dir: str | os.PathLike, path: str | os.PathLike, *,
+                    segment_labels=None,
                     series_uid: str | None = None,
                     series_description: str = "petmtl segmentation",
                     series_number: int | None = None, algorithm_name: str = "petmtl",
