@@ -18,7 +18,8 @@ from ._suv import check_suv, suv_factors
 _IRREGULAR = ("error", "resample")
 
 
-def read_pet_dicom(directory: str | os.PathLike, *, suv: str = "bw", series_uid: str | None = None,
+def read_pet_dicom(directory: str | os.PathLike, *, suv: str = "bw",
+                   series_uid: str | None = None,
                    irregular: str = "error") -> nib.Nifti1Image:
     """Read a PET DICOM series as a NIfTI image in SUV, by the rules of the SUV manual.
 

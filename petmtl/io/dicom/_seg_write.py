@@ -73,8 +73,7 @@ def _label_for(segment_labels, value: int, default: str) -> str:
 
 
 def write_dicom_seg(mask, pet_series_dir: str | os.PathLike, path: str | os.PathLike, *,
-                    segment_labels=None,
-                    series_uid: str | None = None,
+                    segment_labels=None, series_uid: str | None = None,
                     series_description: str = "petmtl segmentation",
                     series_number: int | None = None, algorithm_name: str = "petmtl",
                     algorithm_version: str | None = None) -> str:
