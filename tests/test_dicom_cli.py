@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("pydicom")
 
 from petmtl.cli import main  # noqa: E402
-from petmtl.io import read_manifest, write_manifest  # noqa: E402
+from petmtl.io import read_manifest, read_suv_provenance, write_manifest  # noqa: E402
 
 from ._dicom_synth import copy_series  # noqa: E402
 from .conftest import SHARED_DATA  # noqa: E402
@@ -72,6 +72,8 @@ def test_convert_fit_predict_on_dicom_folders(tree, tmp_path, capsys):
     assert all(0 <= float(r["probability_1"]) <= 1 for r in rows)
     for row, pet in zip(rows, converted.X, strict=True):
         predicted = nib.load(row["predicted_mask_path"])
+        with pytest.raises(ValueError, match="no petmtl SUV provenance"):
+            read_suv_provenance(predicted)  # a mask does not carry its PET's SUV record
         reference = nib.load(pet)  # the DICOM series' grid, as converted
         assert predicted.shape == reference.shape
         np.testing.assert_allclose(predicted.affine, reference.affine, atol=1e-4)

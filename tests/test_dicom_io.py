@@ -128,3 +128,16 @@ def test_convert_names_repeated_patient_ids(tmp_path):
 def test_convert_of_an_empty_tree(tmp_path):
     report = convert_dicom_tree(tmp_path, tmp_path / "out")
     assert report.manifest is None and not report.converted
+
+
+def test_a_mask_written_like_a_converted_pet_has_no_suv_record(tmp_path):
+    from petmtl.io import write_mask_like
+
+    _patient(tmp_path / "dicom", 1)
+    report = convert_dicom_tree(tmp_path / "dicom", tmp_path / "out")
+    pet = report.converted[0]["pet_path"]
+    assert read_suv_provenance(pet)["suv"] == "bw"
+    out = write_mask_like(np.ones(nib.load(pet).shape, np.uint8), pet, tmp_path / "m.nii.gz")
+    with pytest.raises(ValueError, match="no petmtl SUV provenance"):
+        read_suv_provenance(out)
+    assert nib.load(out).header["descrip"].tobytes().strip(b"\0") == b""

@@ -29,6 +29,23 @@ def attach_provenance(img: nib.Nifti1Image, record: dict) -> None:
     img.header["descrip"] = summary.encode("ascii", "replace")[:79]
 
 
+def strip_provenance(header) -> None:
+    """Remove the SUV record (and its ``descrip`` summary) from a copied NIfTI header, e.g.
+    of a mask written on a converted PET's grid.
+
+    Parameters
+    ----------
+    header : nibabel.Nifti1Header
+    """
+    kept = [ext for ext in header.extensions
+            if not (isinstance(ext.get_content(), bytes)
+                    and ext.get_content().startswith(_MARKER))]
+    if len(kept) != len(header.extensions):
+        header.extensions[:] = kept
+        if header["descrip"].tobytes().rstrip(b"\0").endswith(b"(petmtl)"):
+            header["descrip"] = b""
+
+
 def read_suv_provenance(image: nib.Nifti1Image | str | os.PathLike) -> dict:
     """The conversion record :func:`read_pet_dicom` stored in a NIfTI image.
 
