@@ -50,7 +50,8 @@ def write_pet_series(folder, stored, *, slopes=None, positions=None,
                      rp=None, per_slice=None, private=None, series_uid=None,
                      study_uid=None, frame_uid=None, nuclide_code=("C-111A1", "SRT",
                                                                   "^18^Fluorine"),
-                     sop_class=PET_STORAGE, file_order=None, names="slice_{:03d}.dcm"):
+                     sop_class=PET_STORAGE, file_order=None, names="slice_{:03d}.dcm",
+                     transfer_syntax=ExplicitVRLittleEndian):
     """Write one slice per file; return the list of paths (in slice order).
 
     Parameters
@@ -87,7 +88,7 @@ def write_pet_series(folder, stored, *, slopes=None, positions=None,
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = sop_class
         meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        meta.TransferSyntaxUID = transfer_syntax
         path = os.path.join(folder, names.format(i))
         ds = FileDataset(path, {}, file_meta=meta, preamble=b"\0" * 128)
         ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID

@@ -63,6 +63,29 @@ def test_geometry_matches_nibabel_and_every_file(tmp_path, orientation):
         np.testing.assert_array_equal(data[:, :, k].T, ds.pixel_array)
 
 
+def test_implicit_vr_little_endian(tmp_path):
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    write_pet_series(tmp_path, np.full((2, 2, 3), 10000, dtype=np.int16), slopes=[0.5, 0.5],
+                     transfer_syntax=ImplicitVRLittleEndian)
+    img = read_pet_dicom(tmp_path)
+    np.testing.assert_allclose(np.asarray(img.dataobj), SUV_66_MIN, rtol=1e-6)
+    np.testing.assert_allclose(img.affine[:3, 3], [0, 0, 0])
+
+
+def test_compressed_pixel_data(tmp_path):
+    import pydicom
+    from pydicom.uid import RLELossless
+
+    paths = write_pet_series(tmp_path, _ramp(), header={"Units": "GML"})
+    for path in paths:  # RLE-compressed: decoded by pydicom's own handler
+        ds = pydicom.dcmread(path)
+        ds.compress(RLELossless)
+        ds.save_as(path)
+    data = np.asarray(read_pet_dicom(tmp_path).dataobj)
+    np.testing.assert_array_equal(data, _ramp().transpose(2, 1, 0))
+
+
 def test_reversed_slice_order_is_sorted_along_the_normal(tmp_path):
     # files numbered head to feet; the image's slice axis still follows the normal (+z)
     stored = _ramp()
@@ -178,6 +201,14 @@ REQUIRED = [
     ("ActualFrameDuration (NONE)", {"header": {"DecayCorrection": "NONE",
                                                "ActualFrameDuration": None}},
      "ActualFrameDuration"),
+    ("AcquisitionTime (START, no SeriesTime)", {"header": {"SeriesTime": None,
+                                                           "AcquisitionTime": None}},
+     "AcquisitionTime"),
+    ("ActualFrameDuration (CNTS)", {"header": {"Units": "CNTS", "ActualFrameDuration": None,
+                                               "CorrectedImage": ["ATTN", "NORM", "DCAL"]}},
+     "ActualFrameDuration"),
+    ("ImagePositionPatient", {"per_slice": {"ImagePositionPatient": [None, None]}},
+     "ImagePositionPatient"),
     ("Units in one slice", {"per_slice": {"Units": ["BQML", None]}}, "Units"),
     ("Units contradict", {"per_slice": {"Units": ["BQML", "GML"]}}, "Units"),
     ("PatientWeight contradicts", {"per_slice": {"PatientWeight": [80.0, 81.0]}},
