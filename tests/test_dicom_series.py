@@ -168,6 +168,21 @@ def test_other_modalities_beside_the_pet_are_ignored(tmp_path):
         read_pet_dicom(tmp_path / "ct")
 
 
+def test_a_dicomdir_beside_the_series_is_ignored(tmp_path):
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    write_pet_series(tmp_path, _ramp(), header={"Units": "GML"})
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.1.3.10"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    index = FileDataset(str(tmp_path / "DICOMDIR"), {}, file_meta=meta, preamble=b"\0" * 128)
+    index.FileSetID = "TEST"
+    index.save_as(tmp_path / "DICOMDIR", enforce_file_format=True)
+    assert read_pet_dicom(tmp_path).shape == (5, 3, 4)
+
+
 def test_empty_and_missing_folders(tmp_path):
     (tmp_path / "notes.txt").write_text("not DICOM")
     with pytest.raises(ValueError, match="No DICOM file"):

@@ -13,6 +13,7 @@ PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
 ENHANCED_PET_STORAGE = ("1.2.840.10008.5.1.4.1.1.130", "1.2.840.10008.5.1.4.1.1.128.1")
 RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
+MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"  # DICOMDIR: an index of the files, not an image
 # Elements larger than this are read only when used (pixel data of series not chosen).
 _DEFER_BYTES = 4096
 
@@ -180,9 +181,18 @@ def read_series(directory) -> dict[str, Series]:
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"DICOM folder not found: {directory}")
     files = dicom_files(directory)
-    if not files:
+    datasets = [read_dataset(f) for f in files]
+    kept = [(f, ds) for f, ds in zip(files, datasets, strict=True) if not is_directory(ds)]
+    if not kept:
         raise ValueError(f"No DICOM file (with the DICM preamble) found in {directory}")
-    return group_series(files, [read_dataset(f) for f in files])
+    return group_series(*zip(*kept, strict=True))
+
+
+def is_directory(ds) -> bool:
+    """Whether ``ds`` is a DICOMDIR (Media Storage Directory), which indexes files."""
+    meta = getattr(ds, "file_meta", None)
+    sop = element_value(meta, "MediaStorageSOPClassUID") if meta is not None else None
+    return str(sop or "") == MEDIA_DIRECTORY
 
 
 def is_image_series(series: Series) -> bool:

@@ -12,6 +12,7 @@ from ._files import (
     Series,
     dicom_files,
     group_series,
+    is_directory,
     read_dataset,
 )
 
@@ -104,7 +105,9 @@ def scan_tree(root) -> TreeIndex:
             index.skipped.append((path, str(exc)))
             continue
         sop = str(ds.get("SOPClassUID", "") or "")
-        if sop in (RTSTRUCT_STORAGE, SEG_STORAGE):
+        if is_directory(ds):
+            index.skipped.append((path, "DICOMDIR (an index of the files)"))
+        elif sop in (RTSTRUCT_STORAGE, SEG_STORAGE):
             index.masks.append(_mask_file(path, ds))
         elif not ds.get("SeriesInstanceUID"):
             index.skipped.append((path, "no SeriesInstanceUID"))
