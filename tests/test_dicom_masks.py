@@ -186,6 +186,9 @@ def test_seg_round_trip(tmp_path, pet, kind):
     assert ds.StudyInstanceUID == source[0].StudyInstanceUID
     seg = hd.seg.segread(out)
     assert seg.number_of_segments == (2 if kind == "labels" else 1)
+    if kind == "labels":
+        np.testing.assert_array_equal(_data(read_dicom_mask(out, pet, roi="node")), mask == 2)
+        np.testing.assert_array_equal(_data(read_dicom_mask(out, pet, roi=1)), mask == 1)
     assert [s.SegmentLabel for s in ds.SegmentSequence][:1] == ["tumour"]
 
 
