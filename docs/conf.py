@@ -7,6 +7,7 @@ CPU; set ``PETMTL_DOCS_NO_GALLERY=1`` to skip running them.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -57,16 +58,24 @@ def _reset_argv(gallery_conf, script_vars):
     if Path(script_vars["src_file"]).stem == "real_data_sts":
         data = ROOT.parent / "shared" / "data" / "sts-pet"
         args.insert(0, str(data))
+    if Path(script_vars["src_file"]).stem == "dicom_to_fit":
+        args.insert(0, str(_sts_dicom))
     return args
 
 
 _run_examples = os.environ.get("PETMTL_DOCS_NO_GALLERY", "") != "1"
 _sts = ROOT.parent / "shared" / "data" / "sts-pet"
+_sts_dicom = ROOT.parent / "shared" / "data" / "dicom" / "sts-pet-dicom"
+# examples run only where their data (and, for DICOM, the optional extra) are present
+_not_run = [name for name, ok in (
+    ("real_data", _sts.is_dir()),
+    ("dicom_to_fit", _sts_dicom.is_dir() and all(
+        importlib.util.find_spec(m) is not None for m in ("pydicom", "highdicom"))),
+) if not ok]
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": str(HERE / "auto_examples"),
-    "filename_pattern": r"[\\/](?!_)[^\\/]+\.py$" if _sts.is_dir() else
-                        r"[\\/](?!_|real_data)[^\\/]+\.py$",
+    "filename_pattern": r"[\\/](?!" + "|".join(["_", *_not_run]) + r")[^\\/]+\.py$",
     # _common.py is a helper; dask_grid_search.py needs the optional dask extra and a cluster
     "ignore_pattern": r"(_common|dask_grid_search)\.py$",
     "plot_gallery": "True" if _run_examples else "False",

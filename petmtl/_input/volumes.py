@@ -86,7 +86,7 @@ def check_paths(X, name: str = "X") -> np.ndarray:
             raise TypeError(f"{name}[{i}] must be a PET file path (str or os.PathLike) like "
                             f"the other entries, got {p!r}")
         p = os.fspath(p)
-        if not os.path.isfile(p):
+        if not (os.path.isfile(p) or os.path.isdir(p)):  # a folder: a DICOM series
             raise FileNotFoundError(f"{name}[{i}]: PET file not found: {p}")
         out[i] = p
     return out

@@ -1,4 +1,5 @@
-"""The ``petmtl`` command line: fit, predict and evaluate from a CSV manifest.
+"""The ``petmtl`` command line: fit, predict and evaluate from a CSV manifest, and
+convert DICOM folders into one.
 
 Run ``petmtl --help`` or ``petmtl <command> --help`` for the details. A manifest with
 ``time`` and ``event`` columns trains and scores a :class:`~petmtl.MultiTaskPETSurvival`;
@@ -12,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from ._common import UserError
+from ._convert import add_parser as add_convert_parser
 from ._evaluate import cmd_evaluate
 from ._fit import cmd_fit
 from ._predict import cmd_predict
@@ -26,8 +28,9 @@ The manifest is a CSV file with a header row and one patient per line:
   P002,images/P002_pet.nii.gz,,squamous,0
   P003,images/P003_pet.nii.gz,images/P003_mask.nii.gz,,
 
-pet_path: PET volume in SUV (.nii or .nii.gz); relative paths are read from the
-manifest's folder. mask_path: binary tumour mask on the PET grid (may be empty).
+pet_path: PET volume in SUV (.nii or .nii.gz) or a DICOM PET series folder (read
+in SUVbw); relative paths are read from the manifest's folder. mask_path: binary
+tumour mask on the PET grid (NIfTI, or a DICOM RTSTRUCT/SEG file; may be empty).
 pathology: class name (may be empty). outcome: binary label, e.g. 0/1 (empty or
 -1 = unknown). For a time-to-event outcome give time (e.g. months) and event
 (1 = event, 0 = censored) columns instead of outcome: the model is then a survival
@@ -40,6 +43,7 @@ examples:
   petmtl fit train.csv --model model.pt --set max_epochs=50 --set lam=0.3
   petmtl predict model.pt test.csv --out predictions.csv --masks-dir predicted_masks
   petmtl evaluate model.pt test.csv --json metrics.json
+  petmtl convert dicom/ --out cohort/
 """
 
 
@@ -135,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands["evaluate"].add_argument(
         "--json", default=None, metavar="FILE",
         help="also write the metrics as JSON ('-' for standard output)")
+    add_convert_parser(sub)
     return parser
 
 
@@ -166,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv
     try:
         return args.func(args)
-    except (UserError, ValueError, TypeError, OSError) as exc:
+    except (UserError, ValueError, TypeError, OSError, ImportError) as exc:
         print(f"petmtl {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

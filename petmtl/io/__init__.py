@@ -1,4 +1,5 @@
-"""Reading, preprocessing and writing 3-D PET NIfTI volumes.
+"""Reading, preprocessing and writing 3-D PET volumes (NIfTI, and DICOM with the
+``dicom`` extra).
 
 The typical path from files to the network and back::
 
@@ -9,6 +10,7 @@ The typical path from files to the network and back::
 """
 
 from ._cache import PreprocessedCache
+from ._convert import ConversionReport, convert_dicom_tree
 from ._dataset import NiftiVolumeDataset, collate_volumes
 from ._geometry import GeometryRecord, prepare_loaded_volume, prepare_volume
 from ._manifest import Manifest, read_manifest, write_manifest
@@ -31,9 +33,11 @@ from ._volume import (
     to_canonical,
 )
 from ._write import write_mask_like, write_nifti
+from .dicom import read_dicom_mask, read_pet_dicom, read_suv_provenance, write_dicom_seg
 
 __all__ = [
     "DEFAULT_OVERLAP",
+    "ConversionReport",
     "GeometryRecord",
     "Manifest",
     "NiftiVolumeDataset",
@@ -41,6 +45,7 @@ __all__ = [
     "Volume",
     "canonical_orientation",
     "collate_volumes",
+    "convert_dicom_tree",
     "crop_or_pad",
     "crop_start",
     "extract_window",
@@ -50,12 +55,16 @@ __all__ = [
     "load_pet",
     "prepare_loaded_volume",
     "prepare_volume",
+    "read_dicom_mask",
     "read_manifest",
+    "read_pet_dicom",
+    "read_suv_provenance",
     "resample_data",
     "resample_to_spacing",
     "resampled_geometry",
     "sliding_window_predict",
     "to_canonical",
+    "write_dicom_seg",
     "write_manifest",
     "write_mask_like",
     "write_nifti",

@@ -74,19 +74,51 @@ def _file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def _folder_files(full: str) -> list[str]:
+    out = []
+    for root, dirs, names in os.walk(full):
+        dirs.sort()
+        out.extend(os.path.join(root, n) for n in sorted(names))
+    return out
+
+
+def _signature(full: str) -> tuple[int, int | str]:
+    """Size and mtime of a file; of a folder (a DICOM series), the total size and a digest
+    of every file's name, size and mtime."""
+    if not os.path.isdir(full):
+        st = os.stat(full)
+        return st.st_size, st.st_mtime_ns
+    entries, total = [], 0
+    for p in _folder_files(full):
+        st = os.stat(p)
+        total += st.st_size
+        entries.append(f"{os.path.relpath(p, full)}\0{st.st_size}\0{st.st_mtime_ns}")
+    return total, hashlib.sha256("\n".join(entries).encode()).hexdigest()[:32]
+
+
+def _content_sha256(full: str) -> str:
+    """sha256 of a file, or of a folder's file names and contents."""
+    if not os.path.isdir(full):
+        return _file_sha256(full)
+    h = hashlib.sha256()
+    for p in _folder_files(full):
+        h.update(f"{os.path.relpath(p, full)}\0{_file_sha256(p)}\n".encode())
+    return h.hexdigest()
+
+
 def _source_info(path: PathLike, arg: str, verify: str) -> dict[str, Any]:
-    """Absolute path, size and mtime of a source file (and its sha256 if asked)."""
+    """Absolute path, size and mtime of a source file or DICOM folder (and its sha256 if
+    asked)."""
     given = os.fspath(path)
     full = os.path.abspath(given)
-    try:
-        st = os.stat(full)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"NIfTI file not found: {given} ({arg})") from None
-    if not os.path.isfile(full):
+    if not os.path.exists(full):
+        raise FileNotFoundError(f"NIfTI file not found: {given} ({arg})")
+    if not (os.path.isfile(full) or (arg == "pet_path" and os.path.isdir(full))):
         raise ValueError(f"Expected a NIfTI file for {arg}, got {given}")
-    info = {"path": full, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    size, mtime = _signature(full)
+    info = {"path": full, "size": size, "mtime_ns": mtime}
     if verify == "sha256":
-        info["sha256"] = _file_sha256(full)
+        info["sha256"] = _content_sha256(full)
     return info
 
 
@@ -104,10 +136,9 @@ def _source_changed(info: dict[str, Any] | None) -> bool:
     if info is None:
         return False
     try:
-        st = os.stat(info["path"])
+        return _signature(info["path"]) != (info["size"], info["mtime_ns"])
     except OSError:
         return True
-    return (st.st_size, st.st_mtime_ns) != (info["size"], info["mtime_ns"])
 
 
 def _load_array(path: str, shape: tuple) -> np.ndarray:
@@ -200,7 +231,8 @@ class PreprocessedCache:
         Parameters
         ----------
         pet_path : str or path-like
-            PET NIfTI file.
+            PET NIfTI file or DICOM series folder (keyed by its files' names, sizes and
+            modification times, so the series is decoded and converted once).
         mask_path : str or path-like, optional
             Tumour mask on the PET grid.
         **prepare_kwargs
@@ -368,9 +400,9 @@ class PreprocessedCache:
                 return True
             for info in sources:
                 if info is not None and _source_changed(info):
-                    if key["verify"] != "sha256" or not os.path.isfile(info["path"]):
+                    if key["verify"] != "sha256" or not os.path.exists(info["path"]):
                         return True
-                    if _file_sha256(info["path"]) != info["sha256"]:
+                    if _content_sha256(info["path"]) != info["sha256"]:
                         return True
         except (OSError, ValueError, KeyError, TypeError):
             return True

@@ -27,9 +27,10 @@ class NiftiVolumeDataset(Dataset):
     Parameters
     ----------
     pet_paths : sequence of path-like
-        PET NIfTI files (SUV).
+        PET NIfTI files (SUV) or DICOM series folders (read in SUVbw).
     mask_paths : sequence of path-like or None, optional
-        Matching tumour masks; ``None`` entries (or no sequence) mean no mask.
+        Matching tumour masks (NIfTI, or DICOM RTSTRUCT/SEG files); ``None`` entries (or
+        no sequence) mean no mask.
     spacing : float or sequence of 3 float, default=2.0
         Network-grid voxel size in mm.
     shape : sequence of 3 int or None, default=(64, 64, 64)
@@ -80,7 +81,10 @@ class NiftiVolumeDataset(Dataset):
                 f"mask_paths has {len(self.mask_paths)} entries but pet_paths has "
                 f"{len(self.pet_paths)}"
             )
-        for p in [*self.pet_paths, *self.mask_paths]:
+        for p in self.pet_paths:  # a PET may be a DICOM series folder
+            if not (os.path.isfile(p) or os.path.isdir(p)):
+                raise FileNotFoundError(f"NIfTI file not found: {p}")
+        for p in self.mask_paths:
             if p is not None and not os.path.isfile(p):
                 raise FileNotFoundError(f"NIfTI file not found: {p}")
         allowed = {"interpolation", "label", "binarize", "body_threshold", "atol"}

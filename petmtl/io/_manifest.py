@@ -96,10 +96,12 @@ def read_manifest(
 
     Required columns are ``id_column`` and ``pet_column``; the mask, pathology, outcome,
     time and event columns are optional (absent column = all missing). Relative paths
-    are resolved against the CSV's folder. Empty outcome cells (or ``-1``) mean "no
-    label" and become ``-1``. ``time`` (e.g. months) and ``event`` (1/0, true/false,
-    yes/no) give a time-to-event outcome in :attr:`Manifest.survival`; an empty cell in
-    either marks that patient's outcome as unknown.
+    are resolved against the CSV's folder. A PET path may be a NIfTI file or a DICOM
+    series folder, a mask path a NIfTI, RTSTRUCT or SEG file; one manifest may mix them.
+    Empty outcome cells (or ``-1``) mean "no label" and become ``-1``. ``time`` (e.g.
+    months) and ``event`` (1/0, true/false, yes/no) give a time-to-event outcome in
+    :attr:`Manifest.survival`; an empty cell in either marks that patient's outcome as
+    unknown.
 
     Parameters
     ----------
@@ -110,7 +112,7 @@ def read_manifest(
     time_column, event_column : str or None
         Columns of the time-to-event outcome (both must be present to read it).
     check_files : bool, default=True
-        Check that every PET and mask file exists.
+        Check that every PET file (or folder) and mask file exists.
     extra_columns : sequence of str, optional
         Further columns to keep (e.g. clinical covariates), returned as strings in
         :attr:`Manifest.extra` (None for an empty cell); other columns are ignored.
@@ -152,9 +154,10 @@ def read_manifest(
         mask = row.get(mask_column, "") if mask_column else ""
         mask = _resolve(mask, base) if mask else None
         if check_files:
-            for kind, p in (("PET", pet), ("mask", mask)):
-                if p is not None and not os.path.isfile(p):
-                    raise FileNotFoundError(f"{where}: {kind} file not found: {p}")
+            if not (os.path.isfile(pet) or os.path.isdir(pet)):  # a DICOM series folder
+                raise FileNotFoundError(f"{where}: PET file not found: {pet}")
+            if mask is not None and not os.path.isfile(mask):
+                raise FileNotFoundError(f"{where}: mask file not found: {mask}")
         ids.append(pid)
         pets.append(pet)
         masks.append(mask)

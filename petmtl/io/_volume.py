@@ -14,6 +14,9 @@ from nibabel.filebasedimages import ImageFileError
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 from nibabel.spatialimages import HeaderDataError
 
+from .dicom import is_dicom_dir, is_dicom_file, read_pet_dicom
+from .dicom._masks import read_mask_union
+
 PathLike = str | os.PathLike
 
 
@@ -122,12 +125,14 @@ def _check_finite(data: np.ndarray, path: str) -> None:
 
 
 def load_pet(path: PathLike, *, dtype=np.float32) -> Volume:
-    """Read a 3-D PET image (e.g. in SUV) from a NIfTI file.
+    """Read a 3-D PET image (e.g. in SUV) from a NIfTI file or a DICOM series folder.
 
     Parameters
     ----------
     path : str or path-like
-        A ``.nii`` or ``.nii.gz`` file. A trailing singleton 4th dimension is squeezed.
+        A ``.nii`` or ``.nii.gz`` file (a trailing singleton 4th dimension is squeezed), or
+        a folder holding one PET DICOM series, read in SUVbw by :func:`read_pet_dicom`
+        (needs ``pip install 'petmtl[dicom]'``).
     dtype : numpy dtype, default=np.float32
         Floating type of the returned voxel values (NIfTI scaling is applied first).
 
@@ -141,8 +146,17 @@ def load_pet(path: PathLike, *, dtype=np.float32) -> Volume:
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file is not a readable NIfTI image, is not 3-D, or has NaN/Inf voxels.
+        If the file is not a readable NIfTI image, is not 3-D, or has NaN/Inf voxels, or a
+        folder's DICOM series cannot be converted to SUV.
     """
+    if os.path.isdir(path):
+        if not is_dicom_dir(path):
+            raise ValueError(f"Expected a NIfTI file or a DICOM series folder, got a directory "
+                             f"without DICOM files: {os.fspath(path)}")
+        img = read_pet_dicom(path)
+        return Volume(data=np.asarray(img.dataobj, dtype=np.dtype(dtype)),
+                      affine=np.asarray(img.affine, dtype=np.float64), path=os.fspath(path),
+                      header=img.header)
     img, path = _open_nifti(path)
     data = _read_array(img, path, np.dtype(dtype))
     _check_finite(data, path)
@@ -190,10 +204,13 @@ def load_mask(
     Parameters
     ----------
     path : str or path-like
-        A ``.nii`` or ``.nii.gz`` file with values 0/1 (or a label map, see ``label``).
+        A ``.nii`` or ``.nii.gz`` file with values 0/1 (or a label map, see ``label``), or a
+        DICOM RTSTRUCT or SEG file, rasterised onto ``reference`` by
+        :func:`read_dicom_mask` (``label`` then selects ROI/segment numbers, ``binarize``
+        takes the union of all).
     reference : Volume, optional
         The PET volume the mask belongs to. Its shape must be equal and its affine equal within
-        ``atol``.
+        ``atol``. Required for a DICOM mask.
     atol : float, default=1e-3
         Absolute tolerance (mm) for comparing the mask's affine with the reference's.
     label : int or sequence of int, optional
@@ -219,6 +236,8 @@ def load_mask(
     UserWarning
         If the mask has no foreground voxel.
     """
+    if os.path.isfile(path) and is_dicom_file(path):
+        return _load_dicom_mask(os.fspath(path), reference, label, binarize)
     img, path = _open_nifti(path)
     data = _read_array(img, path, None)
     _check_finite(data, path)
@@ -242,6 +261,19 @@ def load_mask(
     if not out.any():
         warnings.warn(f"Mask {path} is empty (no foreground voxel)", UserWarning, stacklevel=2)
     return Volume(data=out, affine=affine, path=path)
+
+
+def _load_dicom_mask(path: str, reference: Volume | None, label, binarize: bool) -> Volume:
+    """An RTSTRUCT/SEG file on the reference's grid, as :func:`load_mask` returns masks."""
+    if reference is None:
+        raise ValueError(f"Mask {path} is a DICOM RTSTRUCT/SEG: it needs the PET as "
+                         "reference= to be rasterised on")
+    if label is not None and binarize:
+        raise ValueError(f"Pass either label= or binarize=True for {path}, not both")
+    roi = None if label is None else [int(v) for v in np.atleast_1d(label)]
+    img = read_mask_union(path, reference, roi=roi, union=binarize or label is not None)
+    out = _binarize(np.asarray(img.dataobj), path, None, False)
+    return Volume(data=out, affine=reference.affine.copy(), path=path)
 
 
 def canonical_orientation(affine: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from ._volume import PathLike, _open_nifti, _squeezed_shape
+from .dicom._provenance import strip_provenance
 
 
 def _nifti_suffix(path: str) -> str:
@@ -109,6 +110,7 @@ def write_mask_like(
             f"mask has shape {mask.shape} but the reference {ref_path} has shape {shape}"
         )
     header = ref_header.copy()
+    strip_provenance(header)  # the PET's SUV record does not describe the mask
     header.set_data_dtype(dtype)
     header.set_slope_inter(1.0, 0.0)
     data = np.asarray(mask, dtype=dtype).reshape(ref_shape)
