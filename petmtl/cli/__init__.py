@@ -1,6 +1,7 @@
 """The ``petmtl`` command line: fit, predict and evaluate from a CSV manifest.
 
-Run ``petmtl --help`` or ``petmtl <command> --help`` for the details. A manifest with
+Run ``petmtl --help`` or ``petmtl <command> --help`` for the details; ``petmtl cv``
+and ``petmtl report`` validate a model on a cohort. A manifest with
 ``time`` and ``event`` columns trains and scores a :class:`~petmtl.MultiTaskPETSurvival`;
 one with an ``outcome`` column a :class:`~petmtl.MultiTaskPETEstimator`.
 """
@@ -12,9 +13,11 @@ import sys
 from collections.abc import Sequence
 
 from ._common import UserError
+from ._cv import add_cv_parser
 from ._evaluate import cmd_evaluate
 from ._fit import cmd_fit
 from ._predict import cmd_predict
+from ._report import add_report_parser
 
 __all__ = ["UserError", "build_parser", "main"]
 
@@ -40,6 +43,8 @@ examples:
   petmtl fit train.csv --model model.pt --set max_epochs=50 --set lam=0.3
   petmtl predict model.pt test.csv --out predictions.csv --masks-dir predicted_masks
   petmtl evaluate model.pt test.csv --json metrics.json
+  petmtl cv cohort.csv --folds 5 --repeats 2 --out cv --compare radiomics
+  petmtl report cv --out report
 """
 
 
@@ -135,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands["evaluate"].add_argument(
         "--json", default=None, metavar="FILE",
         help="also write the metrics as JSON ('-' for standard output)")
+    for add in (add_cv_parser, add_report_parser):
+        _add_manifest_columns(add(sub, fmt, MANIFEST_HELP))
     return parser
 
 
