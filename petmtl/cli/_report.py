@@ -78,7 +78,12 @@ def _evaluate(args) -> str:
 def cmd_report(args) -> int:
     """Run ``petmtl report``."""
     from ..report import build_report
+    from ..report._figures import require_matplotlib
 
+    try:
+        require_matplotlib()
+    except ImportError as exc:
+        raise UserError(str(exc)) from None
     if os.path.isdir(args.source):
         if args.manifest is not None:
             raise UserError("SOURCE is a cv folder; a manifest is only used with a model file")

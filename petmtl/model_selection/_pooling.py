@@ -103,7 +103,7 @@ def predictions_table(run: dict, pooled: dict) -> str:
                         else [cohort["outcome"][i]])
                 row += [cohort[k][i] for k in optional] + [p["score"][i, r]]
                 if not survival:
-                    row.append(p["label"][i, r])
+                    row.append(None if p["label"] is None else p["label"][i, r])
                 row += list(p["survival"][i, r]) if times else []
                 row.append(None if p["pathology"] is None else p["pathology"][i, r])
                 row += [None if p[k] is None else p[k][i, r] for k in SEGMENTATION_KEYS]

@@ -45,8 +45,7 @@ def _newton_logistic(design: np.ndarray, y: np.ndarray, offset: np.ndarray):
         try:
             step = np.linalg.solve(information, design.T @ (y - mu))
         except np.linalg.LinAlgError:
-            raise ValueError("the calibration model is singular (constant predictions or "
-                             "outcomes)") from None
+            break
         beta = beta + step
         if np.abs(beta).max() > 1e4:
             break
@@ -98,6 +97,10 @@ def calibration_slope_intercept(y_true, y_prob, *, confidence: float = 0.95) -> 
     y, p = _binary(y_true, y_prob)
     z = _z(confidence)
     lp = _logit(p)
+    if len(np.unique(y)) < 2:
+        raise ValueError("y_true holds a single class; calibration is undefined")
+    if np.ptp(lp) == 0:
+        raise ValueError("y_prob is constant; the calibration slope is undefined")
     (a, b), cov = _newton_logistic(np.column_stack([np.ones_like(lp), lp]), y,
                                    np.zeros_like(lp))
     (a0,), cov0 = _newton_logistic(np.ones((len(y), 1)), y, lp)

@@ -127,7 +127,8 @@ def _prefilled(card: dict, survival: bool) -> dict:
         "13": ("class weights: {class_weight}", {"class_weight": params.get("class_weight")}),
         "14": ("metrics by pathology and by centre are in the Subgroups section", {}),
         "15": (("risk score and survival probability at the horizons {horizons}"
-                if survival else "probability of the positive outcome (label at 0.5)"),
+                if survival else "probability of the positive outcome (labelled positive "
+                "above one half)"),
                {"horizons": validation.get("horizons")}),
         "18f": ("petmtl {version}", {"version": next(
             (s["version"] for s in card["software"] if s["name"] == "petmtl"), None)}),
