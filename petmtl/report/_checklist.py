@@ -113,7 +113,9 @@ def _prefilled(card: dict, survival: bool) -> dict:
         "11": ("{n_outcome_missing} patients without an outcome (used by the auxiliary "
                "tasks, not scored), {n_masks_missing} without a mask, "
                "{n_pathology_missing} without pathology; each task is trained on the "
-               "patients that have its label; the radiomics baseline imputes medians",
+               "patients that have its label" + (
+                   "; the radiomics baseline imputes medians"
+                   if "radiomics" in validation["compare"] else ""),
                {k: data[k] for k in ("n_outcome_missing", "n_masks_missing",
                                      "n_pathology_missing")}),
         "12a": (scheme, {k: validation[k] for k in ("n_repeats", "n_splits")}),
