@@ -222,9 +222,10 @@ def register_baseline(name: str, run: Callable, *, description: str,
     -------
     Candidate
     """
-    if not isinstance(name, str) or not name or name == "petmtl" or "/" in name:
-        raise ValueError(f"name must be a non-empty str other than 'petmtl' without '/', "
-                         f"got {name!r}")
+    if (not isinstance(name, str) or not name or name == "petmtl"
+            or any(c in name for c in "/,\\")):
+        raise ValueError(f"name must be a non-empty str other than 'petmtl', without '/', "
+                         f"',' or '\\', got {name!r}")
     if not callable(run):
         raise TypeError(f"run must be callable, got {type(run).__name__}")
     candidate = Candidate(name, description, run, prepare=prepare, saves_model=saves_model)
