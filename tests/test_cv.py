@@ -127,6 +127,7 @@ def test_radiomics_baseline_is_fitted_on_the_same_folds(binary_run, cohort):
                                    result["score"], rtol=1e-12)
 
 
+@pytest.mark.slow  # about 10 s: a subprocess imports torch and fits, then two runs here
 def test_a_killed_run_resumes_at_the_next_fold(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -153,7 +154,7 @@ def test_a_killed_run_resumes_at_the_next_fold(tmp_path):
     finally:
         sys.path.pop(0)
     resumed = run(str(out))
-    assert resumed.n_reused == len(done) and resumed.n_run == 3 - len(done)
+    assert resumed.n_reused == len(done) == 1 and resumed.n_run == 1
     for name, stamp in stamps.items():  # finished folds were not fitted again
         assert (out / "folds" / "petmtl" / name).stat().st_mtime_ns == stamp
 
