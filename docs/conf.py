@@ -91,7 +91,7 @@ def _write_cli_help() -> None:
     """Capture ``petmtl --help`` (and each command's) for the user guide."""
     target = HERE / "_generated"
     target.mkdir(exist_ok=True)
-    for command in ("", "fit", "predict", "evaluate"):
+    for command in ("", "fit", "predict", "evaluate", "cv", "report"):
         args = [sys.executable, "-m", "petmtl.cli", *([command] if command else []), "--help"]
         env = {**os.environ, "COLUMNS": "90"}
         try:

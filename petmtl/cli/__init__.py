@@ -1,7 +1,8 @@
 """The ``petmtl`` command line: fit, predict and evaluate from a CSV manifest, and
 convert DICOM folders into one.
 
-Run ``petmtl --help`` or ``petmtl <command> --help`` for the details. A manifest with
+Run ``petmtl --help`` or ``petmtl <command> --help`` for the details; ``petmtl cv``
+and ``petmtl report`` validate a model on a cohort. A manifest with
 ``time`` and ``event`` columns trains and scores a :class:`~petmtl.MultiTaskPETSurvival`;
 one with an ``outcome`` column a :class:`~petmtl.MultiTaskPETEstimator`.
 """
@@ -14,9 +15,11 @@ from collections.abc import Sequence
 
 from ._common import UserError
 from ._convert import add_parser as add_convert_parser
+from ._cv import add_cv_parser
 from ._evaluate import cmd_evaluate
 from ._fit import cmd_fit
 from ._predict import cmd_predict
+from ._report import add_report_parser
 
 __all__ = ["UserError", "build_parser", "main"]
 
@@ -44,6 +47,8 @@ examples:
   petmtl predict model.pt test.csv --out predictions.csv --masks-dir predicted_masks
   petmtl evaluate model.pt test.csv --json metrics.json
   petmtl convert dicom/ --out cohort/
+  petmtl cv cohort.csv --folds 5 --repeats 2 --out cv --compare radiomics
+  petmtl report cv --out report
 """
 
 
@@ -140,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", default=None, metavar="FILE",
         help="also write the metrics as JSON ('-' for standard output)")
     add_convert_parser(sub)
+    for add in (add_cv_parser, add_report_parser):
+        _add_manifest_columns(add(sub, fmt, MANIFEST_HELP))
     return parser
 
 

@@ -1,0 +1,236 @@
+"""The models a run compares on the same folds: the estimator and a registry of baselines.
+
+Each model is a :class:`Candidate`: an optional ``prepare`` step run once per run on the
+whole cohort (e.g. the radiomics features of the reference masks) and a ``run`` step that
+fits the model on one fold's training patients and predicts its test patients. A baseline
+is added with :func:`register_baseline`; e.g. a clinical model would ``prepare`` its
+covariate matrix and ``run`` a logistic regression or a Cox model on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.base import clone
+
+from ..survival import BreslowEstimator
+from ._predictions import _as_input, network_predictions
+
+__all__ = ["BASELINES", "Candidate", "FoldTask", "register_baseline"]
+
+
+@dataclass
+class FoldTask:
+    """Everything one model needs to fit and predict one fold.
+
+    Attributes
+    ----------
+    estimator : MultiTaskPETEstimator or MultiTaskPETSurvival
+        The (unfitted) estimator of the run, to clone.
+    cohort : Cohort
+        The patients (``X``, ``y``, ``masks``, ``pathology``, ``ids``, ``survival``...).
+    train, test : ndarray of int
+        Row indices of the fold.
+    seed : int
+        The repeat's seed (networks get it as ``random_state``).
+    times : ndarray
+        Survival models: times at which S(t) is predicted.
+    prepared : object
+        What the candidate's ``prepare`` returned for this cohort (or None).
+    model_path : str or None
+        Where a network is saved (``save``); None for models that are not saved.
+    """
+
+    estimator: object
+    cohort: object
+    train: np.ndarray
+    test: np.ndarray
+    seed: int
+    times: np.ndarray
+    prepared: object = None
+    model_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model of the comparison.
+
+    Attributes
+    ----------
+    name : str
+    description : str
+        One line for the report.
+    run : callable
+        ``run(task: FoldTask) -> dict`` of per-patient predictions of ``task.test`` with
+        at least ``score`` (probability of the positive class, or risk) and, for survival,
+        ``survival`` (rows of S(t) at ``task.times``); a network also returns ``history``.
+    prepare : callable or None
+        ``prepare(estimator, cohort) -> object`` run once per run, passed as
+        ``task.prepared``; its value must be picklable and, when it returns a
+        ``dict`` with a ``"table"`` entry (``{"columns": [...], "rows": [[...]]}``), that
+        table is written to ``<out_dir>/<name>_inputs.csv``.
+    saves_model : bool
+        Whether ``run`` writes its fitted model to ``task.model_path``.
+    """
+
+    name: str
+    description: str
+    run: Callable
+    prepare: Callable | None = None
+    saves_model: bool = False
+
+
+def _fit_kwargs(model, cohort, train) -> dict:
+    tasks = tuple(model.get_params()["tasks"])
+    kwargs = {}
+    if "segmentation" in tasks:
+        if cohort.masks is None:
+            raise ValueError("the estimator has the segmentation task but masks=None; pass "
+                             "the masks or set tasks without 'segmentation'")
+        kwargs["masks"] = (cohort.masks[train] if cohort.masks.dtype != object
+                           else list(cohort.masks[train]))
+    if "pathology" in tasks:
+        if cohort.pathology is None:
+            raise ValueError("the estimator has the pathology task but pathology=None; pass "
+                             "the labels or set tasks without 'pathology'")
+        kwargs["pathology"] = cohort.pathology[train]
+    return kwargs
+
+
+def _number(value):
+    """A history entry as a JSON number (NaN, which JSON lacks, as None)."""
+    if isinstance(value, (bool, np.bool_)) or value is None:
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    value = float(value)
+    return None if not np.isfinite(value) else value
+
+
+def _fit_network(model, task: FoldTask) -> dict:
+    cohort, train = task.cohort, task.train
+    model.set_params(random_state=task.seed, verbose=0)
+    model.fit(_as_input(cohort.X, train), cohort.y[train], **_fit_kwargs(model, cohort, train))
+    out = network_predictions(model, cohort, task.test, task.times)
+    out["history"] = [{k: _number(v) for k, v in row.items()} for row in model.history_]
+    out["best_epoch"] = int(model.best_epoch_)
+    if task.model_path is not None:
+        model.save(task.model_path)
+    return out
+
+
+def run_estimator(task: FoldTask) -> dict:
+    """The run's own estimator, cloned."""
+    return _fit_network(clone(task.estimator), task)
+
+
+def run_single_task(task: FoldTask) -> dict:
+    """The same network with the outcome task alone: a plain 3-D CNN of the PET."""
+    model = clone(task.estimator).set_params(tasks=(), outcome_features="global",
+                                             outcome_descriptors=False)
+    return _fit_network(model, task)
+
+
+def prepare_radiomics(estimator, cohort) -> dict:
+    """SUVmax, SUVmean, MTV and TLG of every reference mask (NaN without a mask).
+
+    Arrays are read at the run's ``spacing``; files on the network's grid (the
+    estimator's ``spacing``, ``input_shape``, ``crop_center`` and ``interpolation``).
+    """
+    from ..baselines import RADIOMIC_FEATURES, radiomic_features
+
+    if cohort.masks is None:
+        raise ValueError("compare=('radiomics',) needs the reference masks (masks=None)")
+    if not cohort.paths:
+        masks = [None if m is None else np.asarray(m) for m in cohort.masks]
+        features = radiomic_features(cohort.X, masks, cohort.spacing)
+    else:
+        from ..io import prepare_volume
+
+        params = estimator.get_params()
+        rows = []
+        for pet, mask in zip(cohort.X, cohort.masks, strict=True):
+            if mask is None:
+                rows.append(np.full((1, len(RADIOMIC_FEATURES)), np.nan))
+                continue
+            volume, window, _ = prepare_volume(
+                pet, mask, spacing=params["spacing"], shape=params["input_shape"],
+                center=params["crop_center"], interpolation=params["interpolation"])
+            rows.append(radiomic_features([volume], [window], params["spacing"]))
+        features = np.concatenate(rows)
+    return {"features": features,
+            "table": {"columns": list(RADIOMIC_FEATURES), "rows": features.tolist()}}
+
+
+def run_radiomics(task: FoldTask) -> dict:
+    """Radiomics features -> log1p -> StandardScaler -> logistic regression or Cox model."""
+    from ..baselines import radiomics_classifier, radiomics_cox
+
+    cohort, train, test = task.cohort, task.train, task.test
+    features = task.prepared["features"]
+    known = train[cohort.known[train]]
+    if not cohort.survival:
+        model = radiomics_classifier(random_state=task.seed).fit(
+            features[known], np.asarray(cohort.y[known].tolist()))
+        proba = model.predict_proba(features[test])[:, 1]
+        labels = model.classes_[(proba > 0.5).astype(int)]
+        return {"score": proba.tolist(), "label": [v.item() if isinstance(v, np.generic)
+                                                   else v for v in labels]}
+    model = radiomics_cox().fit(features[known], cohort.y[known])
+    y = cohort.y[known]
+    baseline = BreslowEstimator().fit(log_risk=model.predict(features[known]),
+                                      time=y["time"], event=y["event"])
+    risk = model.predict(features[test])
+    survival = baseline.get_survival_function(risk)
+    return {"score": risk.tolist(),
+            "survival": [np.atleast_1d(f(task.times)).tolist() for f in survival]}
+
+
+BASELINES: dict[str, Candidate] = {
+    "radiomics": Candidate(
+        "radiomics", "SUVmax, SUVmean, MTV and TLG of the reference mask, log1p, "
+        "standardised, then logistic regression (binary) or an L2 Cox model (survival)",
+        run_radiomics, prepare=prepare_radiomics),
+    "single-task": Candidate(
+        "single-task", "the same network with the outcome task alone (tasks=(), global "
+        "features, no PET descriptors)", run_single_task, saves_model=True),
+}
+"""Baselines that ``compare=`` can name; extend with :func:`register_baseline`."""
+
+
+def register_baseline(name: str, run: Callable, *, description: str,
+                      prepare: Callable | None = None, saves_model: bool = False) -> Candidate:
+    """Add a baseline that :func:`cross_validate_cohort` can compare on the same folds.
+
+    Parameters
+    ----------
+    name : str
+        The name ``compare=`` (and ``petmtl cv --compare``) uses.
+    run : callable
+        ``run(task: FoldTask) -> dict`` (see :class:`Candidate`). Must be picklable (a
+        module-level function) for ``n_jobs > 1``.
+    description : str
+        One line describing the model, shown in the report.
+    prepare : callable, optional
+        ``prepare(estimator, cohort)`` run once per run (see :class:`Candidate`).
+    saves_model : bool, default=False
+        Whether ``run`` saves its model to ``task.model_path``.
+
+    Returns
+    -------
+    Candidate
+    """
+    if (not isinstance(name, str) or not name or name == "petmtl"
+            or any(c in name for c in "/,\\")):
+        raise ValueError(f"name must be a non-empty str other than 'petmtl', without '/', "
+                         f"',' or '\\', got {name!r}")
+    if not callable(run):
+        raise TypeError(f"run must be callable, got {type(run).__name__}")
+    candidate = Candidate(name, description, run, prepare=prepare, saves_model=saves_model)
+    BASELINES[name] = candidate
+    return candidate
+
+
+MAIN = Candidate("petmtl", "the estimator of the run", run_estimator, saves_model=True)
