@@ -5,7 +5,7 @@ The multi-task W-Net of Amyar et al. as scikit-learn estimators: a binary outcom
 """
 
 from .estimator import PAPER_PARAMS, MultiTaskPETEstimator
-from .survival.estimator import MultiTaskPETSurvival
+from .survival import MultiTaskPETSurvival
 
 __version__ = "0.1.0"
 __all__ = ["PAPER_PARAMS", "MultiTaskPETEstimator", "MultiTaskPETSurvival", "__version__"]

@@ -24,6 +24,8 @@ from sklearn.utils.validation import check_is_fitted
 from ._constraints import Interval, NoneOr, Options, check_param
 from ._forward import forward_of
 from ._input import check_volumes
+from .survival.estimator import MultiTaskPETSurvival
+from .survival.time_bins import logistic_hazard_risk
 
 __all__ = ["grad_cam", "scale_names"]
 
@@ -107,6 +109,14 @@ def _class_scores(logits: torch.Tensor, class_index, n_classes: int) -> torch.Te
     return logits.gather(1, chosen[:, None])[:, 0]
 
 
+def _risk_scores(outputs: torch.Tensor) -> torch.Tensor:
+    """A survival head's risk: the Cox log-risk, or minus the expected bins survived."""
+    outputs = outputs.float()
+    if outputs.ndim == 1 or outputs.shape[1] == 1:
+        return outputs.reshape(-1)
+    return logistic_hazard_risk(outputs)
+
+
 def _check_class_index(class_index, n_classes: int, target: str):
     if class_index is None:
         return None
@@ -132,7 +142,7 @@ def grad_cam(
 
     Parameters
     ----------
-    estimator : MultiTaskPETEstimator
+    estimator : MultiTaskPETEstimator or MultiTaskPETSurvival
         A fitted estimator; its network runs on ``estimator.device_`` (CPU or GPU).
     X : array-like of shape (n, x, y, z) or (n, 1, x, y, z)
         PET volumes, in the units the estimator was fitted on.
@@ -149,7 +159,9 @@ def grad_cam(
         ``estimator.pathology_classes_`` for the pathology; for the segmentation 1 is the
         tumour and 0 the background. None explains the predicted class of each sample (the
         tumour for the segmentation). For a binary head the score is the logit for class 1
-        and minus the logit for class 0.
+        and minus the logit for class 0. For the outcome of a survival model the score is
+        the predicted risk (the Cox log-risk, or minus the expected number of time bins
+        survived) and ``class_index`` must be None.
     batch_size : int or None, default=None
         Volumes per forward/backward pass; None uses the estimator's ``batch_size``.
 
@@ -200,10 +212,23 @@ def grad_cam(
         raise ValueError(f"target={target!r} but the estimator's {target} task is "
                          f"disabled (tasks={tuple(estimator.tasks)!r}); refit with "
                          f"{target!r} in tasks or use target='outcome'")
-    n_classes = {"outcome": lambda: len(estimator.classes_),
+    survival = target == "outcome" and isinstance(estimator, MultiTaskPETSurvival)
+    if survival and class_index is not None:
+        raise ValueError("class_index must be None for the outcome of a survival model: its "
+                         f"map explains the predicted risk; got {class_index!r}")
+    n_classes = {"outcome": lambda: 1 if survival else len(estimator.classes_),
                  "pathology": lambda: len(estimator.pathology_classes_),
                  "segmentation": lambda: 2}[target]()
     class_index = _check_class_index(class_index, n_classes, target)
+    if target == "segmentation":
+        def score(out):
+            return _segmentation_scores(out["segmentation"], class_index)
+    elif survival:
+        def score(out):
+            return _risk_scores(out["outcome"])
+    else:
+        def score(out):
+            return _class_scores(out[target].float(), class_index, n_classes)
     scales = _resolve_scales(estimator, scale)
     check_param("batch_size", batch_size, NoneOr(Interval(Integral, 1, None)))
     batch_size = int(estimator.batch_size) if batch_size is None else int(batch_size)
@@ -218,8 +243,7 @@ def grad_cam(
         for start in range(0, len(volumes), batch_size):
             chunk = torch.from_numpy(np.ascontiguousarray(volumes[start:start + batch_size]))
             image = forward.prepare(chunk[:, None].float())
-            batch_maps = _batch_cam(module, image, target, class_index, n_classes, scales,
-                                    spatial)
+            batch_maps = _batch_cam(module, image, score, scales, spatial)
             for name, value in batch_maps.items():
                 maps[name][start:start + len(chunk)] = value
     finally:
@@ -229,17 +253,14 @@ def grad_cam(
     return maps[scales[0]]
 
 
-def _batch_cam(module, image: torch.Tensor, target: str, class_index, n_classes: int,
-               scales: Sequence[str], spatial: tuple[int, ...]) -> dict[str, np.ndarray]:
+def _batch_cam(module, image: torch.Tensor, score_of, scales: Sequence[str],
+               spatial: tuple[int, ...]) -> dict[str, np.ndarray]:
     with torch.enable_grad(), torch.autocast(image.device.type, enabled=False):
         out = module(image, return_intermediates=True)
         feats = {f"encoder_{k}": a for k, a in enumerate(out["encoder"])}
         for k, a in enumerate(out.get("segmentation_levels", [])):
             feats[f"segmentation_{k}"] = a
-        if target == "segmentation":
-            score = _segmentation_scores(out["segmentation"], class_index)
-        else:
-            score = _class_scores(out[target].float(), class_index, n_classes)
+        score = score_of(out)
         chosen = [feats[name] for name in scales]
         grads = torch.autograd.grad(score.sum(), chosen, allow_unused=True)
     padded = tuple(int(s + (-s) % module.divisor) for s in spatial)

@@ -66,7 +66,7 @@ def test_convert_fit_predict_on_dicom_folders(tree, tmp_path, capsys):
         assert main(["fit", str(mixed), "--model", str(model), *FAST]) == 0
         predictions, masks_dir = tmp_path / "pred.csv", tmp_path / "masks"
         assert main(["predict", str(model), str(mixed), "--out", str(predictions),
-                     "--masks-dir", str(masks_dir), "-q"]) == 0
+                     "--masks-dir", str(masks_dir), "--masks-format", "nifti", "-q"]) == 0
     rows = _rows(predictions)
     assert [r["patient_id"] for r in rows] == ids
     assert all(0 <= float(r["probability_1"]) <= 1 for r in rows)
@@ -96,3 +96,50 @@ def test_help_lists_convert(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "convert" in capsys.readouterr().out
+
+
+def test_segmentations_go_back_to_the_scanner_as_dicom_seg(tree, tmp_path):
+    """segment(..., output_format="dicom-seg") on DICOM folders writes SEGs that reference
+    each series and read back as the masks segment returns; "auto" keeps NIfTI rows NIfTI."""
+    pydicom = pytest.importorskip("pydicom")
+    pytest.importorskip("highdicom")
+    import torch
+
+    from petmtl import MultiTaskPETEstimator
+    from petmtl.io import read_dicom_mask
+
+    torch.set_num_threads(1)
+    folders = [str(tree / name / "image") for name in ("STS_002", "STS_003", "STS_002b")]
+    masks = [str(tree / name / "mask" / "RS.dcm") for name in ("STS_002", "STS_003",
+                                                                "STS_002b")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        est = MultiTaskPETEstimator(base_width=2, depth=2, max_epochs=1, spacing=8.0,
+                                    input_shape=(16, 16, 16), random_state=0,
+                                    early_stopping=False, tasks=("segmentation",),
+                                    outcome_features="global")
+        est.fit(folders, [0, 1, 0], masks=masks)
+        # a threshold that splits the first scan in two, so that the masks are not empty
+        threshold = float(np.median(est.segment_proba(folders[:1])[0]))
+        arrays = est.segment(folders, threshold=threshold)
+        assert 0 < arrays[0].sum() < arrays[0].size
+        written = est.segment(folders, threshold=threshold, output_dir=tmp_path,
+                              output_format="dicom-seg")
+        for path, folder, expected in zip(written, folders, arrays, strict=True):
+            assert path.endswith("_seg.dcm")
+            seg = pydicom.dcmread(path)
+            source = pydicom.dcmread(next(p for p in sorted((tree / folder).glob("*"))
+                                          if p.is_file()))
+            assert seg.Modality == "SEG"
+            assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == \
+                source.SeriesInstanceUID
+            back = np.asarray(read_dicom_mask(path, folder).dataobj)
+            np.testing.assert_array_equal(back, expected)
+        nifti = tmp_path / "x.nii.gz"
+        nib.save(nib.Nifti1Image(np.ones((20, 20, 20), np.float32), np.eye(4)), nifti)
+        with pytest.raises(ValueError, match="DICOM series folder"):
+            est.segment([str(nifti)], output_dir=tmp_path, output_format="dicom-seg")
+        (tmp_path / "auto").mkdir()
+        auto = est.segment([folders[0], str(nifti)], output_dir=tmp_path / "auto",
+                           output_format="auto", threshold=threshold)
+        assert auto[0].endswith("_seg.dcm") and auto[1].endswith("_seg.nii.gz")

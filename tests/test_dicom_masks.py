@@ -225,9 +225,16 @@ def test_seg_writing_checks_the_grid(tmp_path, pet):
     with pytest.raises(ValueError, match="affine differs"):
         write_dicom_seg(nib.Nifti1Image(np.ones(SHAPE, np.uint8), shifted), pet,
                         tmp_path / "s.dcm")
-    with pytest.raises(ValueError, match="empty"):
-        write_dicom_seg(np.zeros(SHAPE, np.uint8), pet, tmp_path / "s.dcm")
     assert not (tmp_path / "s.dcm").exists()
+
+
+def test_an_empty_mask_is_written_as_a_segment_without_voxels(tmp_path, pet):
+    _highdicom()
+    img = read_pet_dicom(pet)
+    path = write_dicom_seg(np.zeros(SHAPE, np.uint8), pet, tmp_path / "empty.dcm")
+    with pytest.warns(UserWarning, match="covers no voxel"):
+        back = read_dicom_mask(path, img)
+    assert _data(back).shape == SHAPE and not _data(back).any()
 
 
 def test_seg_writing_without_highdicom(tmp_path, pet, monkeypatch):

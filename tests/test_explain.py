@@ -160,3 +160,23 @@ def test_segmentation_heat_sits_on_the_predicted_tumour(segmenter):
     background = grad_cam(est, X[:2], target="segmentation", scale="segmentation_0",
                           class_index=0)
     assert not np.allclose(background, maps["segmentation_0"][:2])
+
+
+@pytest.mark.parametrize("loss", ["cox", "logistic_hazard"])
+def test_survival_outcome_maps_explain_the_predicted_risk(loss):
+    from petmtl import MultiTaskPETSurvival
+    from petmtl.survival import make_survival_y
+
+    X, y, masks, pathology = make_blob_volumes(n_samples=12, size=16, seed=3)
+    rng = np.random.default_rng(0)
+    surv = make_survival_y(rng.random(12) < 0.8, np.where(y == 1, 5.0, 20.0) + rng.random(12))
+    surv["event"][:2] = True
+    est = MultiTaskPETSurvival(base_width=2, depth=2, max_epochs=1, loss=loss, n_time_bins=3,
+                               random_state=0).fit(X, surv, masks=masks, pathology=pathology)
+    maps = grad_cam(est, X[:2], target="outcome")
+    assert set(maps) == set(scale_names(est))
+    for heat in maps.values():
+        assert heat.shape == (2, 16, 16, 16) and 0.0 <= heat.min() and heat.max() <= 1.0
+    assert any(heat.max() > 0 for heat in maps.values())
+    with pytest.raises(ValueError, match="class_index must be None"):
+        grad_cam(est, X[:1], target="outcome", class_index=1)

@@ -126,3 +126,17 @@ def test_reads_cohorts_written_by_petmtl_datasets(tmp_path):
         np.testing.assert_array_equal(pet, cohort["X"][i])
         if mask is not None:
             np.testing.assert_array_equal(mask, cohort["masks"][i])
+
+
+def test_time_and_event_columns_without_events_or_known_times_are_read(tmp_path):
+    """Regression: an all-censored test cohort, or empty time/event columns beside a binary
+    outcome, made read_manifest fail with the checks a survival fit needs."""
+    path = tmp_path / "m.csv"
+    path.write_text("patient_id,pet_path,outcome,time,event\n"
+                    "p1,a.nii.gz,1,,\np2,b.nii.gz,0,,\n")
+    manifest = read_manifest(path, check_files=False)
+    assert np.isnan(manifest.survival["time"]).all() and not manifest.survival["event"].any()
+    path.write_text("patient_id,pet_path,time,event\np1,a.nii.gz,3,0\np2,b.nii.gz,4.5,no\n")
+    survival = read_manifest(path, check_files=False).survival
+    assert survival.dtype.names == ("event", "time")
+    assert survival["time"].tolist() == [3.0, 4.5] and not survival["event"].any()

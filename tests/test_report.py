@@ -198,7 +198,7 @@ def test_survival_report_with_masks_from_the_command_line(survival_nifti, capsys
     assert sum(g["n"] for g in groups["groups"]) == 18
     assert [g["n_at_risk_table"][0] for g in groups["groups"]] == [g["n"] for g in
                                                                    groups["groups"]]
-    assert content["gradcam"]["target"] == "segmentation"
+    assert content["gradcam"]["target"] == "outcome"  # the predicted risk
     assert content["model_card"]["suv_provenance"] == "body-weight SUV (scanner)"
     assert content["model_card"]["input"] == "NIfTI files"
 
@@ -215,7 +215,8 @@ def test_survival_report_without_masks_with_centres(tmp_path):
     result, seconds = _build(tmp_path, X=cohort.X)
     assert seconds < BUILD_SECONDS
     check_numbers(result)
-    assert result.content["segmentation"] is None and result.content["gradcam"] is None
+    assert result.content["segmentation"] is None  # no masks
+    assert result.content["gradcam"]["target"] == "outcome"  # the risk, without T2 too
     assert result.content["subgroups"]["association"]["test"] == "log-rank test"
     assert len(result.content["subgroups"]["centre"]) == 3
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..io import DEFAULT_OVERLAP, write_mask_like
+from ..io import DEFAULT_OVERLAP, write_dicom_seg, write_mask_like
 
 
 def output_names(paths) -> list[str]:
@@ -45,8 +45,28 @@ def check_output_dir(output_dir) -> str:
     return output_dir
 
 
+OUTPUT_FORMATS = {"nifti": "_seg.nii.gz", "dicom-seg": "_seg.dcm"}
+"""How segmentations are written, and the end of each written file's name; ``"auto"``
+writes a DICOM SEG for a PET given as a DICOM series folder and NIfTI otherwise."""
+
+
+def file_formats(paths, output_format: str) -> list[str]:
+    """The writing format of each PET file's mask (``"auto"`` resolved per file)."""
+    if output_format not in (*OUTPUT_FORMATS, "auto"):
+        raise ValueError(f"output_format must be one of {(*OUTPUT_FORMATS, 'auto')}, got "
+                         f"{output_format!r}")
+    if output_format == "auto":
+        return ["dicom-seg" if os.path.isdir(p) else "nifti" for p in paths]
+    if output_format == "dicom-seg":
+        not_series = [p for p in paths if not os.path.isdir(p)]
+        if not_series:
+            raise ValueError(f"output_format='dicom-seg' needs each PET as a DICOM series "
+                             f"folder (the SEG references it); got {not_series[0]!r}")
+    return [output_format] * len(paths)
+
+
 def finish_segmentation(probability, record, pet_path: str, *, threshold=None,
-                        target=None, header=None):
+                        target=None, header=None, output_format: str = "nifti"):
     """Map a network-grid probability map onto the PET's grid; binarise and write it.
 
     Parameters
@@ -59,9 +79,13 @@ def finish_segmentation(probability, record, pet_path: str, *, threshold=None,
     threshold : float, optional
         Return ``probability >= threshold`` as uint8 instead of probabilities.
     target : str, optional
-        Write the result there as NIfTI (atomically) and return the path instead.
+        Write the result there (atomically) and return the path instead.
     header : nibabel header, optional
         The PET's header, when already read (the PET file is then not opened again).
+    output_format : {"nifti", "dicom-seg"}, default="nifti"
+        A NIfTI file with the PET's header, or a DICOM SEG referencing the PET series
+        (``pet_path`` is then a DICOM series folder; :func:`petmtl.io.write_dicom_seg`):
+        binary with ``threshold``, fractional without.
 
     Returns
     -------
@@ -71,7 +95,9 @@ def finish_segmentation(probability, record, pet_path: str, *, threshold=None,
         out = record.to_original(probability, order=1)
         if threshold is not None:
             out = (out >= threshold).astype(np.uint8)
-        if target is not None:
+        if target is not None and output_format == "dicom-seg":
+            out = write_dicom_seg(out, pet_path, target)
+        elif target is not None:
             out = write_mask_like(out, pet_path, target, reference_header=header,
                                   dtype=np.uint8 if threshold is not None else np.float32)
     except (ValueError, TypeError, OSError) as exc:
@@ -81,22 +107,27 @@ def finish_segmentation(probability, record, pet_path: str, *, threshold=None,
     return out
 
 
-def mask_targets(paths, output_dir, names=None) -> list:
-    """Where each file's mask is written: ``output_dir/<name>_seg.nii.gz`` (None each
-    without ``output_dir``); names default to :func:`output_names`."""
+def mask_targets(paths, output_dir, names=None, formats=None) -> list:
+    """Where each file's mask is written: ``output_dir/<name>_seg.nii.gz`` (``.dcm`` where
+    ``formats`` says ``"dicom-seg"``; None each without ``output_dir``); names default to
+    :func:`output_names`."""
+    formats = ["nifti"] * len(paths) if formats is None else formats
     if output_dir is None:
+        if any(f != "nifti" for f in formats):
+            raise ValueError("a DICOM SEG output is written to a file: give output_dir")
         return [None] * len(paths)
     output_dir = check_output_dir(output_dir)
     names = output_names(paths) if names is None else [str(n) for n in names]
     if len(names) != len(paths):
         raise ValueError(f"names must give one name per file ({len(paths)}); got {len(names)}")
-    return [os.path.join(output_dir, f"{name}_seg.nii.gz") for name in names]
+    return [os.path.join(output_dir, f"{name}{OUTPUT_FORMATS[fmt]}")
+            for name, fmt in zip(names, formats, strict=True)]
 
 
 def collect_file_outputs(forward, volumes, outputs: Sequence[str], *, batch_size: int,
                          threshold=None, targets=None, reference_masks=None,
-                         overlap: float = DEFAULT_OVERLAP, verbose: int = 0
-                         ) -> dict[str, list]:
+                         overlap: float = DEFAULT_OVERLAP, verbose: int = 0,
+                         formats=None) -> dict[str, list]:
     """Raw network outputs per file, the segmentation on each file's grid.
 
     Parameters
@@ -116,6 +147,9 @@ def collect_file_outputs(forward, volumes, outputs: Sequence[str], *, batch_size
     overlap : float
     verbose : int, default=0
         >0 shows a progress bar over the files.
+    formats : list of {"nifti", "dicom-seg"}, optional
+        How each of ``targets`` is written (see :func:`finish_segmentation`; NIfTI by
+        default).
 
     Returns
     -------
@@ -123,18 +157,19 @@ def collect_file_outputs(forward, volumes, outputs: Sequence[str], *, batch_size
         One entry per file for each output asked (and ``"reference_masks"``).
     """
     targets = [None] * len(volumes) if targets is None else targets
+    formats = ["nifti"] * len(volumes) if formats is None else formats
     collected: dict[str, list] = {name: [] for name in outputs}
     if reference_masks is not None:
         collected["reference_masks"] = []
     files = tqdm(forward.predict_files(volumes, outputs, batch_size=batch_size,
                                        reference_masks=reference_masks, overlap=overlap),
                  total=len(volumes), desc="petmtl predict", unit="file", disable=not verbose)
-    for path, target, item in zip(volumes.paths, targets, files, strict=True):
+    for path, target, fmt, item in zip(volumes.paths, targets, formats, files, strict=True):
         for name in outputs:
             if name == "segmentation":
                 collected[name].append(finish_segmentation(
                     item["segmentation"], item["record"], path, threshold=threshold,
-                    target=target, header=item["header"]))
+                    target=target, header=item["header"], output_format=fmt))
             else:
                 collected[name].append(item[name])
         if reference_masks is not None:
@@ -145,7 +180,8 @@ def collect_file_outputs(forward, volumes, outputs: Sequence[str], *, batch_size
 
 
 def segment_files(forward, volumes, *, batch_size: int, threshold=None, output_dir=None,
-                  names=None, overlap: float = DEFAULT_OVERLAP) -> list:
+                  names=None, overlap: float = DEFAULT_OVERLAP,
+                  output_format: str = "nifti") -> list:
     """Segment whole files with sliding windows; return arrays or written paths.
 
     Each file is read once and resampled to the volumes' spacing (whole grid, no
@@ -155,10 +191,11 @@ def segment_files(forward, volumes, *, batch_size: int, threshold=None, output_d
     there. With ``output_dir``, ``<name>_seg.nii.gz`` is written atomically and only
     the paths are kept in memory.
     """
-    targets = mask_targets(volumes.paths, output_dir, names)
+    formats = file_formats(volumes.paths, output_format)
+    targets = mask_targets(volumes.paths, output_dir, names, formats)
     return collect_file_outputs(forward, volumes, ("segmentation",), batch_size=batch_size,
-                                threshold=threshold, targets=targets,
-                                overlap=overlap)["segmentation"]
+                                threshold=threshold, targets=targets, overlap=overlap,
+                                formats=formats)["segmentation"]
 
 
 SHARED_FILE_OUTPUTS = ("pathology", "pathology_proba", "masks", "mask_proba", "features")

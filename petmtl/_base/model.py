@@ -27,6 +27,7 @@ from .files import (
     check_reference_masks,
     class_probabilities,
     collect_file_outputs,
+    file_formats,
     mask_targets,
     network_outputs_for,
     segment_files,
@@ -164,7 +165,7 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------ the heads
     def segment(self, X, threshold: float | None = 0.5, *, output_dir=None,
-                overlap: float = DEFAULT_OVERLAP):
+                overlap: float = DEFAULT_OVERLAP, output_format: str = "nifti"):
         """Binary tumour masks (uint8) of X's spatial shape, ``proba >= threshold``.
 
         Parameters
@@ -181,6 +182,12 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
             (:data:`petmtl.io.DEFAULT_OVERLAP`; 0.5 as nnU-Net runs 2.4 times the
             windows). Windows are Gaussian-blended, and windows of air (every voxel
             below 0.1 SUV) are not run.
+        output_format : {"nifti", "dicom-seg", "auto"}, default="nifti"
+            With ``output_dir``: NIfTI files, or DICOM SEG files (``<name>_seg.dcm``,
+            :func:`petmtl.io.write_dicom_seg`) that reference each PET series, for X given
+            as DICOM series folders; viewers such as 3D Slicer and OHIF overlay them
+            (binary segments, or fractional ones with ``threshold=None``). ``"auto"``: a
+            SEG for each DICOM folder, NIfTI for each NIfTI file.
 
         Returns
         -------
@@ -197,8 +204,8 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
                               settings=self._memory_settings()):
                 return segment_files(forward_of(self), volumes, batch_size=2 * self.batch_size,
                                      threshold=threshold, output_dir=output_dir,
-                                     overlap=overlap)
-        if output_dir is not None:
+                                     overlap=overlap, output_format=output_format)
+        if output_dir is not None or output_format != "nifti":
             raise ValueError("output_dir needs X as PET file paths (masks are written on "
                              "each file's original grid); got arrays")
         proba = self._network_outputs(volumes, ("segmentation",))["segmentation"]
@@ -243,7 +250,7 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
 
     def predict_files(self, X, *, outputs=None, masks=None, threshold: float = 0.5,
                       times=None, output_dir=None, names=None,
-                      overlap: float = DEFAULT_OVERLAP) -> dict:
+                      overlap: float = DEFAULT_OVERLAP, output_format: str = "nifti") -> dict:
         """Every requested output for PET files, reading each file once.
 
         The image-level heads read each file's crop window (as :meth:`predict` does), the
@@ -274,6 +281,8 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
             The ``<name>`` of each written file (default: the PET files' names).
         overlap : float in [0, 1), default=0.25
             Sliding-window overlap of the segmentation (see :meth:`segment`).
+        output_format : {"nifti", "dicom-seg", "auto"}, default="nifti"
+            How masks are written to ``output_dir`` (see :meth:`segment`).
 
         With ``verbose`` set, a progress bar counts the files.
 
@@ -295,13 +304,15 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
             raise TypeError("X must be a sequence of PET file paths for predict_files; "
                             "use predict_proba, segment, ... for arrays")
         reference = None if masks is None else check_reference_masks(masks, len(volumes))
+        formats = file_formats(volumes.paths, output_format)
         with memory_guard("prediction", device=self.device_, settings=self._memory_settings()):
             raw = collect_file_outputs(
                 forward_of(self), volumes, network_outputs_for(wanted, self._outcome_file_outputs),
                 batch_size=2 * self.batch_size,
                 threshold=threshold if "masks" in wanted else None,
-                targets=mask_targets(volumes.paths, output_dir, names),
-                reference_masks=reference, overlap=overlap, verbose=self.verbose)
+                targets=mask_targets(volumes.paths, output_dir, names, formats),
+                reference_masks=reference, overlap=overlap, verbose=self.verbose,
+                formats=formats)
         outcome = {name: self._outcome_values(np.stack(raw["outcome"]), name, times)
                    for name in wanted if name in self._outcome_file_outputs}
         return {**outcome, **shared_file_outputs(raw, wanted, self.pathology_classes_)}

@@ -138,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands["predict"].add_argument("--masks-dir", default=None,
                                      help="folder for predicted masks")
     commands["predict"].add_argument(
+        "--masks-format", choices=("auto", "nifti", "dicom-seg"), default="auto",
+        help="how --masks-dir masks are written: 'auto' (default) writes a DICOM SEG that "
+             "references the series for a PET given as a DICOM folder and NIfTI on the "
+             "PET's grid for a NIfTI file")
+    commands["predict"].add_argument(
         "--horizons", type=float, nargs="+", default=None, metavar="T",
         help="survival models: times at which to write the predicted survival (default: "
              "the quartiles of the training event times)")

@@ -21,7 +21,8 @@ def default_horizons(est) -> list[float]:
 
 
 def predict_rows(est, manifest, *, quiet: bool, masks_dir=None, threshold=0.5,
-                 want_masks=False, reference_masks=False, horizons=()) -> dict:
+                 want_masks=False, reference_masks=False, horizons=(),
+                 masks_format: str = "nifti") -> dict:
     """Per-patient outcome, pathology and (optionally) masks, each file read once.
 
     The outcome is the probability of the positive class and the predicted label for a
@@ -43,7 +44,8 @@ def predict_rows(est, manifest, *, quiet: bool, masks_dir=None, threshold=0.5,
         list(manifest.X), outputs=outputs, threshold=threshold,
         masks=list(manifest.masks) if reference_masks else None,
         times=list(horizons) if survival else None, output_dir=masks_dir,
-        names=[safe_name(i) for i in manifest.ids] if masks_dir is not None else None)
+        names=[safe_name(i) for i in manifest.ids] if masks_dir is not None else None,
+        output_format=masks_format)
     if not survival:
         rows["score"] = rows["proba"][:, 1]
     return rows
@@ -60,7 +62,8 @@ def cmd_predict(args) -> int:
     survival = isinstance(est, MultiTaskPETSurvival)
     horizons = (args.horizons if args.horizons else default_horizons(est)) if survival else []
     rows = predict_rows(est, manifest, quiet=args.quiet, masks_dir=args.masks_dir,
-                        threshold=args.threshold, horizons=horizons)
+                        threshold=args.threshold, horizons=horizons,
+                        masks_format=args.masks_format)
     if survival:
         header = ["risk", *[f"survival_{h:g}" for h in horizons]]
         columns = [rows["risk"], *rows["survival"].T]

@@ -13,7 +13,6 @@ import numpy as np
 
 from .._atomic import atomic_path
 from .._labels import MISSING, is_missing
-from ..survival.target import make_survival_y
 from ._volume import PathLike
 
 
@@ -255,7 +254,13 @@ def _survival_column(csv_path: str, rows, ids, time_column: str,
                              f"number >= 0, got {time!r}")
         events.append(_EVENTS[event])
         times.append(value)
-    return make_survival_y(events, times)
+    # scikit-survival's layout (petmtl.survival.make_survival_y); an unknown outcome has a
+    # NaN time. A manifest may hold no event at all (a test cohort, all censored): what a
+    # fit needs is checked when it reads y.
+    survival = np.empty(len(events), dtype=[("event", "?"), ("time", "<f8")])
+    survival["event"] = [bool(e) for e in events]
+    survival["time"] = times
+    return survival
 
 
 _STANDARD_COLUMNS = ("patient_id", "pet_path", "mask_path", "pathology", "outcome", "time",

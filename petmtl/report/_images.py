@@ -105,15 +105,9 @@ def gradcam_figure(rows: list[dict]):
 
 
 def gradcam_target(run) -> str | None:
-    """The head Grad-CAM explains: the outcome (binary), else the segmentation, else none.
-
-    :func:`petmtl.explain.grad_cam` explains classification heads; a survival model is
-    explained through its segmentation head when it has one.
-    """
-    if not run.settings["survival"]:
-        return "outcome"
-    tasks = run.settings["params"].get("tasks", "")
-    return "segmentation" if "segmentation" in tasks else None
+    """The head Grad-CAM explains: the outcome, the probability of the positive class
+    (binary) or the predicted risk (survival)."""
+    return "outcome"
 
 
 def gradcam_rows(run, patients: list[int], titles: list[str], X=None,

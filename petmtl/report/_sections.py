@@ -234,10 +234,8 @@ def gradcam(page: Page, figures: dict) -> tuple[str, str, str]:
                       f"{page.num(g + ('patients', k, 'score'))})"
                       for k in range(len(page.get(g + ("patients",)))))
     scales = ", ".join(page.txt(g + ("scales", k)) for k in range(len(page.get(g + ("scales",)))))
-    head = ("outcome head" if page.get(g + ("target",)) == "outcome" else
-            "segmentation head (Grad-CAM of survival heads is not available)")
     body = figure(figures.get("gradcam"), "Grad-CAM",
-                  f"Grad-CAM of the {head} at each scale ({scales}) for {names} (highest and "
+                  f"Grad-CAM of the outcome head at each scale ({scales}) for {names} (highest and "
                   "lowest predictions), by the network of the fold that held each patient "
                   "out; coronal maximum projections, hot is important.")
     return "gradcam", "Grad-CAM", body

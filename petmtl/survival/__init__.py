@@ -12,6 +12,7 @@ Laid out like scikit-survival, with ``event`` before ``time`` everywhere:
   their scikit-learn scorers (also in :mod:`petmtl.metrics`).
 """
 
+from .estimator import MultiTaskPETSurvival
 from .functions import BreslowEstimator, StepFunction
 from .losses import RiskSetMemory, cox_ph_loss, logistic_hazard_loss
 from .nonparametric import kaplan_meier, logrank_test
@@ -21,12 +22,3 @@ __all__ = ["SURVIVAL_DTYPE", "BreslowEstimator", "MultiTaskPETSurvival", "RiskSe
            "StepFunction", "check_survival_y", "cox_ph_loss", "kaplan_meier",
            "logistic_hazard_loss", "logrank_test", "make_survival_y"]
 
-
-def __getattr__(name: str):
-    # The estimator is loaded on first use: it sits on top of the io layer, which itself
-    # reads survival targets (manifests with time and event columns) from this package.
-    if name == "MultiTaskPETSurvival":
-        from .estimator import MultiTaskPETSurvival
-
-        return MultiTaskPETSurvival
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -52,8 +52,9 @@ def _segments(array, segment_labels, where):
         name = _label_for(segment_labels, 1, "tumour")
         return array.astype(np.float32), "FRACTIONAL", [(1, name)]
     values = [int(v) for v in np.unique(array) if v != 0]
-    if not values:
-        raise ValueError(f"mask for {where} is empty; a SEG needs at least one voxel")
+    if not values:  # e.g. no tumour predicted: one segment without a voxel
+        return array[..., None].astype(np.uint8), "BINARY", [
+            (1, _label_for(segment_labels, 1, "tumour"))]
     stack = np.stack([array == v for v in values], axis=-1).astype(np.uint8)
     default = "tumour" if values == [1] else None
     segments = [(i + 1, _label_for(segment_labels, v, default or f"label {v}"))
@@ -81,7 +82,8 @@ def write_dicom_seg(mask, pet_series_dir: str | os.PathLike, path: str | os.Path
 
     The SEG (encoded by highdicom) copies the patient and study of the PET, references
     each of its slices (so viewers such as 3D Slicer and OHIF overlay it on the PET) and
-    lies in its FrameOfReferenceUID. Empty slices are omitted.
+    lies in its FrameOfReferenceUID. Empty slices are omitted (an empty mask, e.g. no
+    tumour found, keeps every slice of its one segment).
 
     Parameters
     ----------
@@ -117,7 +119,7 @@ def write_dicom_seg(mask, pet_series_dir: str | os.PathLike, path: str | os.Path
     ImportError
         If pydicom or highdicom is not installed (``pip install 'petmtl[dicom]'``).
     ValueError
-        If the mask does not lie on the series' grid, is empty or holds negative values.
+        If the mask does not lie on the series' grid or holds negative values.
     """
     from ... import __version__
 
