@@ -80,7 +80,13 @@ from sklearn.model_selection import StratifiedKFold
 
 import petmtl
 from petmtl import MultiTaskPETEstimator
-from petmtl.baselines import RADIOMIC_FEATURES, radiomic_features, radiomics_classifier
+from petmtl.baselines import (
+    RADIOMIC_FEATURES,
+    clinical_classifier,
+    radiomic_features,
+    radiomics_classifier,
+    radiomics_clinical_classifier,
+)
 from petmtl.datasets import make_pet_cohort
 from petmtl.io import load_mask, prepare_volume, read_manifest
 from petmtl.metrics import dice_score
@@ -105,8 +111,52 @@ def radiomics_model(seed: int):
     return radiomics_classifier(random_state=seed)
 
 
+def burden_network(seed: int) -> MultiTaskPETEstimator:
+    """The default network whose T4 also reads the whole-body lesion burden (SUV >= 2.5,
+    the predicted tumour as the primary)."""
+    return MultiTaskPETEstimator(**BUDGET, lesion_burden="suv2.5", random_state=seed)
+
+
+def radiomics_burden_model(seed: int):
+    """The four radiomics features and the lesion burden (SUV >= 2.5) -> LR."""
+    return radiomics_classifier(random_state=seed)
+
+
+def clinical_model(seed: int):
+    """Clinical covariates alone -> clinical preprocessing -> LogisticRegression."""
+    return clinical_classifier(random_state=seed)
+
+
+def radiomics_clinical_model(seed: int):
+    """The four radiomics features beside the covariates -> LogisticRegression."""
+    return radiomics_clinical_classifier(random_state=seed)
+
+
+def fused_network(seed: int, **params) -> MultiTaskPETEstimator:
+    """The default network with the covariates in T4 (late fusion unless ``params``)."""
+    return MultiTaskPETEstimator(**BUDGET, random_state=seed, **params)
+
+
 MODELS = {"default": default_network, "single_task": single_task_network,
-          "radiomics": radiomics_model}
+          "radiomics": radiomics_model, "burden": burden_network,
+          "radiomics_burden": radiomics_burden_model, "clinical": clinical_model,
+          "radiomics_clinical": radiomics_clinical_model,
+          "fused_late": fused_network,
+          "fused_film": lambda seed: fused_network(seed, clinical_fusion="film"),
+          "fused_ema": lambda seed: fused_network(seed, weight_averaging="ema"),
+          "fused_ensemble": lambda seed: fused_network(seed, n_members=3)}
+"""Model name -> builder; what each model reads is in ``INPUTS``."""
+
+INPUTS = {"radiomics": "radiomics", "radiomics_burden": "radiomics_burden",
+          "clinical": "clinical", "radiomics_clinical": "radiomics_clinical",
+          "fused_late": "table", "fused_film": "table", "fused_ema": "table",
+          "fused_ensemble": "table"}
+"""What a model is fitted on: the volumes (default), the radiomics features (with the
+lesion burden), the covariates, radiomics and covariates side by side, or the table of
+volumes and covariates."""
+
+VARIANTS = {"fused_late": {"tta": {"tta": True}}}
+"""Prediction-time variants of a fitted model, reported as ``<model>+<variant>``."""
 
 
 @dataclass
@@ -121,6 +171,8 @@ class Cohort:
     features: np.ndarray  # (n, 4) radiomics features, NaN without a mask
     description: str
     fingerprint: dict
+    clinical: object = None  # DataFrame of covariates (clinical cohorts)
+    burden: np.ndarray | None = None  # (n, 8) lesion burden, SUV >= 2.5
 
     @property
     def paths(self) -> bool:
@@ -146,22 +198,29 @@ def other_outcome(features: np.ndarray, names, weights: dict, seed: int) -> np.n
 
 
 def synthetic_cohort(n: int, shape: int, spacing: float, seed: int,
-                     outcome_weights: dict | None = None) -> Cohort:
+                     outcome_weights: dict | None = None, clinical: bool = False) -> Cohort:
     """``make_pet_cohort(n, shape=(shape,) * 3, spacing=spacing, random_state=seed)``.
 
-    With ``outcome_weights`` the outcome is redrawn by :func:`other_outcome`.
+    With ``outcome_weights`` the outcome is redrawn by :func:`other_outcome`; with
+    ``clinical`` the cohort has covariates (``clinical=True``) and their outcome.
     """
     c = make_pet_cohort(n, shape=(shape,) * 3, spacing=spacing, random_state=seed,
-                        return_features=bool(outcome_weights))
+                        return_features=bool(outcome_weights), clinical=clinical)
     features = radiomic_features(c.X, c.masks, spacing)
+    burden = radiomic_features(c.X, c.masks, spacing, burden="suv2.5")[:, 4:]
     desc = f"synthetic cohort: {n} patients, {shape}^3 at {spacing:g} mm, cohort seed {seed}"
     y = c.y
     if outcome_weights:
         y = other_outcome(c.features, c.feature_names, outcome_weights, seed + 1)
         desc += f", outcome redrawn from {outcome_weights}"
+    table = None
+    if clinical:
+        table = c.clinical.reset_index(drop=True)
+        desc += ", with clinical covariates (make_pet_cohort(clinical=True))"
     return Cohort(list(c.patient_id), c.X, y, c.masks, c.pathology, features, desc,
                   {"cohort": "synthetic", "n": n, "shape": shape, "spacing": spacing,
-                   "cohort_seed": seed, "outcome_weights": outcome_weights})
+                   "cohort_seed": seed, "outcome_weights": outcome_weights,
+                   "clinical": clinical}, table, burden)
 
 
 def manifest_cohort(path: str, shape: int, spacing: float, crop: str, quick: bool) -> Cohort:
@@ -221,15 +280,34 @@ def build_model(name: str, seed: int, args):
     return est
 
 
-def _fit_inputs(est, cohort: Cohort, idx: np.ndarray) -> tuple:
-    if not isinstance(est, MultiTaskPETEstimator):
+def _radiomics_frame(cohort: Cohort, idx: np.ndarray):
+    import pandas as pd
+
+    return pd.DataFrame(cohort.features[idx], columns=list(RADIOMIC_FEATURES))
+
+
+def _fit_inputs(est, cohort: Cohort, idx: np.ndarray, name: str = "default") -> tuple:
+    kind = INPUTS.get(name, "images")
+    if kind in ("clinical", "radiomics_clinical", "table") and cohort.clinical is None:
+        raise SystemExit(f"model {name!r} needs covariates: run with --clinical")
+    if kind == "radiomics":
         return cohort.features[idx], {}
+    if kind == "radiomics_burden":
+        return np.column_stack([cohort.features[idx], cohort.burden[idx]]), {}
+    if kind == "clinical":
+        return cohort.clinical.iloc[idx].reset_index(drop=True), {}
+    if kind == "radiomics_clinical":
+        return _radiomics_frame(cohort, idx).join(
+            cohort.clinical.iloc[idx].reset_index(drop=True)), {}
     tasks = est.get_params()["tasks"]
     kwargs = {}
     if "segmentation" in tasks:
         kwargs["masks"] = cohort.masks[idx]
     if "pathology" in tasks:
         kwargs["pathology"] = cohort.pathology[idx]
+    if kind == "table":
+        return cohort.clinical.iloc[idx].reset_index(drop=True).assign(
+            image=list(cohort.X[idx])), kwargs
     return cohort.X[idx], kwargs
 
 
@@ -245,10 +323,11 @@ def _dice(est, cohort: Cohort, X, test) -> list | None:
     return out
 
 
-def run_fold(est, cohort: Cohort, train: np.ndarray, test: np.ndarray) -> dict:
+def run_fold(est, cohort: Cohort, train: np.ndarray, test: np.ndarray,
+             name: str = "default") -> dict:
     """Fit on ``train`` and return the out-of-fold predictions for ``test``."""
-    X_train, kwargs = _fit_inputs(est, cohort, train)
-    X_test, _ = _fit_inputs(est, cohort, test)
+    X_train, kwargs = _fit_inputs(est, cohort, train, name)
+    X_test, _ = _fit_inputs(est, cohort, test, name)
     start = time.perf_counter()
     est.fit(X_train, cohort.y[train], **kwargs)
     fitted = time.perf_counter()
@@ -258,10 +337,20 @@ def run_fold(est, cohort: Cohort, train: np.ndarray, test: np.ndarray) -> dict:
     pathology = None
     if isinstance(est, MultiTaskPETEstimator) and "pathology" in est.tasks:
         pathology = est.predict_pathology(X_test).tolist()
-    return {"test": test.tolist(), "scores": scores.tolist(), "labels": labels.tolist(),
-            "dice": dice, "pathology": pathology,
-            "fit_seconds": fitted - start, "predict_seconds": time.perf_counter() - fitted,
-            "single_class": bool(len(np.unique(labels)) < 2)}
+    result = {"test": test.tolist(), "scores": scores.tolist(), "labels": labels.tolist(),
+              "dice": dice, "pathology": pathology,
+              "fit_seconds": fitted - start, "predict_seconds": time.perf_counter() - fitted,
+              "single_class": bool(len(np.unique(labels)) < 2)}
+    for variant, params in VARIANTS.get(name, {}).items():  # the same fit, predicted again
+        start = time.perf_counter()
+        est.set_params(**params)
+        v_scores = np.asarray(est.decision_function(X_test), dtype=np.float64)
+        v_labels = np.asarray(est.predict(X_test))
+        result.setdefault("variants", {})[variant] = {
+            "scores": v_scores.tolist(), "labels": v_labels.tolist(),
+            "predict_seconds": time.perf_counter() - start,
+            "single_class": bool(len(np.unique(v_labels)) < 2)}
+    return result
 
 
 def code_fingerprint() -> str:
@@ -297,7 +386,7 @@ def cached_fold(name, seed, fold, split, cohort, args, code) -> dict:
         if cached.get("key") == key:
             print(f"  {name} seed {seed} fold {fold}: cached", flush=True)
             return cached
-    result = {"key": key, **run_fold(est, cohort, train, test)}
+    result = {"key": key, **run_fold(est, cohort, train, test, name)}
     _write_json(path, result)
     print(f"  {name} seed {seed} fold {fold}: fit {result['fit_seconds']:.1f} s", flush=True)
     return result
@@ -313,6 +402,11 @@ def evaluate(cohort: Cohort, args, code: str) -> dict:
             folds = [cached_fold(name, seed, k, s, cohort, args, code)
                      for k, s in enumerate(splits)]
             results[name][seed] = {"folds": folds, "oof": pool(folds, len(cohort.y))}
+            for variant in VARIANTS.get(name, {}):
+                varied = [{**fold, **fold["variants"][variant], "dice": None,
+                           "pathology": None} for fold in folds]
+                results.setdefault(f"{name}+{variant}", {})[seed] = {
+                    "folds": varied, "oof": pool(varied, len(cohort.y))}
     return results
 
 
@@ -324,8 +418,10 @@ def report(cohort: Cohort, results: dict, args, code: str) -> dict:
         for run in runs.values():
             run["summary"] = seed_summary(cohort.y, positive, cohort.pathology, run,
                                           args.n_resamples)
+        base, _, variant = name.partition("+")
         models[name] = {
-            "params": repr(build_model(name, args.seeds[0], args)),
+            "params": repr(build_model(base, args.seeds[0], args))
+                      + (f" predicted with {VARIANTS[base][variant]}" if variant else ""),
             "seeds": {str(s): r for s, r in runs.items()},
             "mean_over_seeds": mean_over_seeds(cohort.y, positive, runs, args.seeds,
                                                args.n_resamples)}
@@ -358,9 +454,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--outcome-weights", type=ast.literal_eval, default=None,
                    help="synthetic: redraw y from these hidden-feature weights, e.g. "
                         "\"{'tumour_necrosis': 1, 'marrow_suv': 1}\"")
+    p.add_argument("--clinical", action="store_true",
+                   help="synthetic: draw clinical covariates and their outcome "
+                        "(make_pet_cohort(clinical=True)) for the clinical and fused models")
     p.add_argument("--seeds", type=int, nargs="+", help="CV and network seeds (0 1)")
     p.add_argument("--n-splits", type=int, help="folds (5)")
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--models", nargs="+", choices=list(MODELS),
+                   help="default: default, single_task, radiomics (and with --clinical "
+                        "clinical, radiomics_clinical and the fused_* networks)")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="NAME.PARAM=VALUE")
     p.add_argument("--n-resamples", type=int, default=2000)
@@ -375,6 +476,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:  # options given explicitly win over --quick
             setattr(args, key, value)
+    if args.models is None:
+        args.models = ["default", "single_task", "radiomics"] + (
+            ["clinical", "radiomics_clinical", "fused_late", "fused_film", "fused_ema",
+             "fused_ensemble"] if args.clinical else [])
     args.overrides = parse_overrides(args.overrides, MODELS)
     stem = Path(args.manifest).resolve().parent.name if args.manifest else args.cohort
     args.run_name = args.run_name or stem + ("-quick" if args.quick else "")
@@ -396,7 +501,7 @@ def main(argv=None) -> dict:
                                  args.quick)
     else:
         cohort = synthetic_cohort(args.n_samples, args.shape, args.spacing, args.cohort_seed,
-                                  args.outcome_weights)
+                                  args.outcome_weights, args.clinical)
     print(cohort.description, flush=True)
     code = code_fingerprint()
     result = report(cohort, evaluate(cohort, args, code), args, code)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.stats import rankdata
-from sklearn.metrics import balanced_accuracy_score
+from sklearn.metrics import balanced_accuracy_score, brier_score_loss
 
 from petmtl.metrics import bootstrap_interval, paired_bootstrap_difference
+from petmtl.report.statistics import calibration_slope_intercept
 
-REFERENCES = ("radiomics", "single_task")
+REFERENCES = ("radiomics", "single_task", "radiomics_clinical", "default")
 BOOTSTRAP_SEED = 0
 
 
@@ -82,7 +83,12 @@ def seed_summary(y, positive, pathology, run: dict, n_resamples: int) -> dict:
     if oof["pathology"] is not None and known:
         pathology_acc = float(np.mean([oof["pathology"][i] == pathology[i] for i in known]))
     seconds = sum(f["fit_seconds"] + f["predict_seconds"] for f in run["folds"])
+    probability = 1.0 / (1.0 + np.exp(-scores))
+    calibration = calibration_slope_intercept(y_pos.astype(int), probability)
     return {
+        "brier": float(brier_score_loss(y_pos.astype(int), probability)),
+        "calibration_slope": calibration["slope"],
+        "calibration_intercept": calibration["intercept"],
         "auc": _interval(pooled),
         "fold_auc": fold_aucs,
         "balanced_accuracy": float(balanced_accuracy_score(
@@ -150,8 +156,9 @@ def markdown(report: dict) -> str:
         f"({report['protocol']['n_resamples']} resamples). Columns with one value per seed "
         "separate seeds with ';'.", "",
         "| model | AUC mean over seeds [95 % CI] | AUC per seed [95 % CI] | AUC per fold | "
-        "bal. acc. | single-class folds | Dice | pathology acc. | min per CV run |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "bal. acc. | Brier | calibration slope | calibration intercept | single-class folds "
+        "| Dice | pathology acc. | min per CV run |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, entry in report["models"].items():
         per_seed = [entry["seeds"][str(s)]["summary"] for s in seeds]
@@ -159,8 +166,10 @@ def markdown(report: dict) -> str:
         lines.append(
             f"| {name} | {_ci(entry['mean_over_seeds']['auc'])} | "
             + "; ".join(_ci(s["auc"]) for s in per_seed) + f" | {folds} | "
-            + " | ".join("; ".join(_fmt(s[key], spec) for s in per_seed) for key, spec in (
-                ("balanced_accuracy", ".2f"), ("single_class_folds", "d"),
+            + " | ".join("; ".join(_fmt(s.get(key), spec) for s in per_seed)
+                         for key, spec in (
+                ("balanced_accuracy", ".2f"), ("brier", ".3f"), ("calibration_slope", ".2f"),
+                ("calibration_intercept", ".2f"), ("single_class_folds", "d"),
                 ("mean_dice", ".2f"), ("pathology_accuracy", ".2f"),
                 ("minutes_per_cv_run", ".2f"))) + " |")
     if report["comparisons"]:

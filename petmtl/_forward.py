@@ -1,7 +1,9 @@
 """The one way the network is run: input scaling, memory layout, autocast, batches, windows.
 
 Training, validation, prediction, the command line and Grad-CAM all feed the network
-through a :class:`Forward`, so they agree on how a PET volume becomes a network input.
+through a :class:`Forward`, so they agree on how a PET volume becomes a network input;
+:class:`Views` runs several of them (ensemble members) on several flips of the input
+(test-time augmentation).
 """
 
 from __future__ import annotations
@@ -99,18 +101,21 @@ class Forward:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
                               enabled=self.autocast_dtype is not None)
 
-    def __call__(self, image: torch.Tensor, outputs: Sequence[str] | None = None) -> dict:
+    def __call__(self, image: torch.Tensor, outputs: Sequence[str] | None = None, *,
+                 clinical: torch.Tensor | None = None) -> dict:
         """Run the network on a prepared batch under autocast (training or inference).
 
         ``outputs`` limits the branches run (see ``MultiTaskWNet.forward``); None runs all.
+        ``clinical`` holds the batch's preprocessed covariates, when T4 reads them.
         """
+        if clinical is not None:
+            clinical = clinical.to(self.device, non_blocking=True)
         with self.autocast():
-            if outputs is None:
-                return self.module(image)
-            return self.module(image, outputs=outputs)
+            return self.module(image, clinical=clinical, outputs=outputs)
 
     @torch.inference_mode()
-    def predict(self, volumes, outputs: Sequence[str], *, batch_size: int
+    def predict(self, volumes, outputs: Sequence[str], *, batch_size: int,
+                clinical: np.ndarray | None = None, flip: tuple[int, ...] = ()
                 ) -> dict[str, np.ndarray]:
         """Every requested output for ``volumes``, from one pass over them.
 
@@ -122,6 +127,11 @@ class Forward:
             Among the network's outputs; segmentation comes as probabilities,
             per-voxel outputs without their channel axis.
         batch_size : int
+        clinical : ndarray of shape (n, k), optional
+            Preprocessed covariates, when T4 reads them.
+        flip : tuple of int, default=()
+            Spatial axes along which the volumes are mirrored before the pass (a view of
+            test-time augmentation); per-voxel outputs are mirrored back.
 
         Returns
         -------
@@ -130,16 +140,22 @@ class Forward:
             moved to the CPU as soon as they are computed.
         """
         self.module.eval()
+        dims = [2 + axis for axis in flip]
         parts: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
-        for batch in prediction_loader(volumes, batch_size):
-            result = self(self.prepare(batch["image"]), outputs)
+        for batch in prediction_loader(volumes, batch_size, clinical):
+            image = batch["image"].flip(dims) if dims else batch["image"]
+            result = self(self.prepare(image), outputs, clinical=batch.get("clinical"))
             for name in outputs:
-                parts[name].append(_to_numpy(name, result[name]))
+                value = result[name]
+                if dims and name in PER_VOXEL:
+                    value = value.flip(dims)
+                parts[name].append(_to_numpy(name, value))
         return {name: np.concatenate(values) for name, values in parts.items()}
 
     @torch.inference_mode()
     def segment_grid(self, image: np.ndarray, *, window: Sequence[int], batch_size: int,
-                     overlap: float = DEFAULT_OVERLAP) -> np.ndarray:
+                     overlap: float = DEFAULT_OVERLAP, flip: tuple[int, ...] = ()
+                     ) -> np.ndarray:
         """Tumour probabilities over a whole grid with Gaussian-blended sliding windows.
 
         The grid is moved to the network's device once; windows, their predictions and
@@ -164,20 +180,87 @@ class Forward:
             return out
 
         grid = torch.as_tensor(np.asarray(image, dtype=np.float32)).to(self.device)
-        return sliding_window_predict(grid, predict, window, overlap=overlap,
-                                      blend="gaussian", batch_size=batch_size).cpu().numpy()
+        if flip:  # a test-time view: mirror the scan, and the probabilities back
+            grid = grid.flip(list(flip))
+        proba = sliding_window_predict(grid, predict, window, overlap=overlap,
+                                       blend="gaussian", batch_size=batch_size)
+        return (proba.flip(list(flip)) if flip else proba).cpu().numpy()
+
+
+
+def flip_views(axes: Sequence[int]) -> list[tuple[int, ...]]:
+    """Every combination of mirrors along ``axes``, the unflipped input first.
+
+    ``flip_views((0,))`` is ``[(), (0,)]``: the views of test-time flipping.
+    """
+    views = [()]
+    for axis in axes:
+        views += [(*view, axis) for view in views]
+    return views
+
+
+@dataclass
+class Views:
+    """Several networks (ensemble members) and input flips whose predictions are combined.
+
+    Each member sees each flip of the input; per-voxel outputs (mirrored back) are
+    averaged over every view, image-level outputs are returned view by view (first axis)
+    for the estimator to combine and to measure their spread, and the ``"features"`` of
+    the unflipped input are returned member by member, side by side.
+
+    Parameters
+    ----------
+    forwards : sequence of Forward
+        One per ensemble member (one for a single model).
+    flips : sequence of tuple of int, default=((),)
+        The views of the input (see :func:`flip_views`).
+    """
+
+    forwards: Sequence[Forward]
+    flips: Sequence[tuple[int, ...]] = ((),)
+
+    @property
+    def n_views(self) -> int:
+        """Members times flips."""
+        return len(self.forwards) * len(self.flips)
+
+    def _each(self):
+        for forward in self.forwards:
+            for flip in self.flips:
+                yield forward, flip
+
+    def predict(self, volumes, outputs: Sequence[str], *, batch_size: int,
+                clinical: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Every output of every view (see :meth:`Forward.predict`).
+
+        Returns
+        -------
+        dict of str to ndarray
+            Per-voxel outputs (n, x, y, z), the mean over the views; ``"features"``
+            (n, members * n_features); every other output (n_views, n, ...).
+        """
+        views: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
+        for forward, flip in self._each():
+            wanted = [name for name in outputs if name != "features" or not flip]
+            out = forward.predict(volumes, wanted, batch_size=batch_size, clinical=clinical,
+                                  flip=flip)
+            for name in wanted:
+                views[name].append(out[name])
+        return _combine_views(views)
 
     @torch.inference_mode()
     def predict_files(self, volumes: PathVolumes, outputs: Sequence[str], *,
                       batch_size: int, reference_masks=None,
-                      overlap: float = DEFAULT_OVERLAP) -> Iterator[dict]:
-        """Per file, every requested output from one read of it.
+                      overlap: float = DEFAULT_OVERLAP, clinical: np.ndarray | None = None
+                      ) -> Iterator[dict]:
+        """Per file, every requested output of every view from one read of it.
 
         The image-level outputs (outcome, pathology, features) come from the
-        ``volumes.volume_shape`` window that the volumes' crop rule places; the
-        ``"segmentation"`` probabilities come from sliding windows over the whole
-        resampled grid and are returned on the network grid with the ``"record"``
-        that maps them back (:meth:`~petmtl.io.GeometryRecord.to_original`). With
+        ``volumes.volume_shape`` window that the volumes' crop rule places, in the forms
+        of :meth:`predict` for one sample (first axis the views); the ``"segmentation"``
+        probabilities come from sliding windows over the whole resampled grid, averaged
+        over the views, and are returned on the network grid with the ``"record"`` that
+        maps them back (:meth:`~petmtl.io.GeometryRecord.to_original`). With
         ``reference_masks`` (mask paths, None where absent) each item also holds
         ``"reference_mask"``, read against the same PET read.
         """
@@ -185,18 +268,41 @@ class Forward:
         segment = "segmentation" in outputs
         reads = iterate_files(volumes, window=bool(image_level), whole_grid=segment,
                               mask_paths=reference_masks)
-        for item in reads:
+        for i, item in enumerate(reads):
             results = {key: item[key] for key in ("record", "header", "reference_mask")
                        if key in item}
-            if image_level:
-                batch = self.prepare(torch.as_tensor(item["window"])[None, None])
-                out = self(batch, image_level)
-                results.update({name: _to_numpy(name, out[name])[0] for name in image_level})
+            views: dict[str, list[np.ndarray]] = {name: [] for name in image_level}
+            row = None if clinical is None else torch.as_tensor(clinical[i:i + 1])
+            for forward, flip in self._each():
+                if not image_level:
+                    break
+                window = torch.as_tensor(item["window"])[None, None]
+                dims = [2 + axis for axis in flip]
+                wanted = [name for name in image_level if name != "features" or not flip]
+                out = forward(forward.prepare(window.flip(dims) if dims else window),
+                              wanted, clinical=row)
+                for name in wanted:
+                    views[name].append(_to_numpy(name, out[name]))
+            results.update({name: value[..., 0, :] if name == "features" else value[:, 0]
+                            for name, value in _combine_views(views).items()})
             if segment:
-                results["segmentation"] = self.segment_grid(
+                results["segmentation"] = np.mean([forward.segment_grid(
                     np.asarray(item["grid"]), window=volumes.volume_shape,
-                    batch_size=batch_size, overlap=overlap)
+                    batch_size=batch_size, overlap=overlap, flip=flip)
+                    for forward, flip in self._each()], axis=0)
             yield results
+
+
+def _combine_views(views: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+    out = {}
+    for name, values in views.items():
+        if name in PER_VOXEL:
+            out[name] = np.mean(values, axis=0) if len(values) > 1 else values[0]
+        elif name == "features":
+            out[name] = np.concatenate(values, axis=-1)
+        else:
+            out[name] = np.stack(values)
+    return out
 
 
 def forward_of(estimator, module: nn.Module | None = None) -> Forward:

@@ -298,31 +298,56 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         proba = _sigmoid_columns(decision)
         return proba if name == "proba" else self.classes_[(decision > 0).astype(int)]
 
+    _oof_output = "proba"
+
+    def _combine_outcomes(self, views: np.ndarray) -> np.ndarray:
+        """The logit of the mean probability over the views (members, flips)."""
+        views = np.asarray(views, dtype=np.float64)
+        if len(views) == 1:
+            return views[0]
+        return _logit(_sigmoid(views).mean(axis=0))
+
     def decision_function(self, X) -> np.ndarray:
         """Outcome logit of each volume; positive favours ``classes_[1]``.
 
         Parameters
         ----------
-        X : array-like of shape (n, x, y, z), or a sequence of NIfTI paths
+        X : array-like of shape (n, x, y, z), paths, or a table with covariates
             PET volumes as in :meth:`fit`; files are read with the fitted ``spacing``
             and window.
 
         Returns
         -------
         decision : ndarray of shape (n,)
-            ``log(p / (1 - p))`` with ``p`` the probability of ``classes_[1]``.
+            ``log(p / (1 - p))`` with ``p`` the probability of ``classes_[1]`` (averaged
+            over the members of an ensemble and the test-time flips, ``tta``).
         """
         return self._network_outputs(X, ("outcome",))["outcome"]
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X, return_std: bool = False):
         """Outcome probabilities: the sigmoid of :meth:`decision_function`.
+
+        Parameters
+        ----------
+        X : array-like, paths, or a table with covariates
+            As for :meth:`decision_function`.
+        return_std : bool, default=False
+            Also return each patient's spread: the standard deviation of the probability
+            of ``classes_[1]`` over the views of the prediction, the members of an
+            ensemble (``n_members``) and the test-time flips (``tta``); 0 for a single
+            network without flips.
 
         Returns
         -------
         proba : ndarray of shape (n, 2)
             Rows ``[1 - p, p]``, columns ordered as ``classes_``.
+        std : ndarray of shape (n,)
+            Only with ``return_std``.
         """
-        return _sigmoid_columns(self.decision_function(X))
+        if not return_std:
+            return _sigmoid_columns(self.decision_function(X))
+        views = _sigmoid(self._network_views(X, ("outcome",))["outcome"])
+        return _sigmoid_columns(self._combine_outcomes(_logit(views))), views.std(axis=0)
 
     def predict(self, X) -> np.ndarray:
         """Predicted outcome label of each volume (X as in :meth:`decision_function`).
@@ -341,8 +366,17 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         return tags
 
 
+def _sigmoid(logits) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+
+def _logit(p) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1.0 - 1e-12)
+    return np.log(p / (1.0 - p))
+
+
 def _sigmoid_columns(logits: np.ndarray) -> np.ndarray:
-    p = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+    p = _sigmoid(logits)
     return np.column_stack([1.0 - p, p])
 
 

@@ -103,8 +103,9 @@ def record_of(estimator, *, weights: bool = True) -> ModelRecord:
     Parameters
     ----------
     estimator : BaseEstimator
-        Its ``get_params(deep=False)``, public attributes ending in ``_`` and the
-        weights of its ``module_`` (when fitted and ``weights``) are recorded. A
+        Its ``get_params(deep=False)``, public attributes ending in ``_`` (but its
+        networks ``module_`` and ``members_``) and the weights of its ``module_`` (when
+        fitted and ``weights``) are recorded. A
         ``random_state`` that is a RandomState instance is stored as None, with a warning.
     weights : bool, default=True
         Record ``module_``'s weights.
@@ -121,7 +122,8 @@ def record_of(estimator, *, weights: bool = True) -> ModelRecord:
                           stacklevel=3)
             params[name] = None
     attributes = {name: value for name, value in vars(estimator).items()
-                  if name.endswith("_") and not name.startswith("_") and name != "module_"}
+                  if name.endswith("_") and not name.startswith("_")
+                  and name not in ("module_", "members_")}
     module = getattr(estimator, "module_", None)
     state_dict = None
     if weights and module is not None:

@@ -227,3 +227,28 @@ def test_peritumoral_ring_reaches_the_tumour_branch_only_when_asked(ring_mm, rin
         far_changed = not torch.allclose(net(far_away)["features"], base)
     assert ring_changed == ring_matters
     assert not far_changed
+
+
+def test_lesion_burden_descriptors_count_the_lesions_beside_the_predicted_tumour():
+    from petmtl.network.descriptors import BURDEN, PETDescriptors
+
+    suv = torch.full((1, 1, 24, 24, 24), 0.5)
+    suv[0, 0, 2:6, 2:6, 2:6] = 8.0      # the primary (predicted below)
+    suv[0, 0, 14:17, 2:5, 2:5] = 5.0    # a node 48 mm away
+    suv[0, 0, 2:4, 18:20, 18:20] = 4.0  # a smaller, cooler one
+    tumour = torch.zeros_like(suv)
+    tumour[0, 0, 2:6, 2:6, 2:6] = 0.9
+    descriptors = PETDescriptors((4.0, 4.0, 4.0), lesion_burden="suv2.5")
+    values = descriptors(suv, tumour)[0, -len(BURDEN):].double().numpy()
+    named = dict(zip(BURDEN, values, strict=True))
+    assert named["burden_log_n_lesions"] == pytest.approx(np.log1p(3))
+    # TMTV: 64 + 27 + 8 voxels of 0.064 ml; the hottest non-primary lesion: 27 voxels, SUV 5
+    assert named["burden_log_tmtv_ml"] == pytest.approx(np.log1p(99 * 0.064), rel=1e-6)
+    assert named["burden_log_hottest_suvmax"] == pytest.approx(np.log1p(5.0), rel=1e-6)
+    assert named["burden_log_hottest_ml"] == pytest.approx(np.log1p(27 * 0.064), rel=1e-6)
+    # centroids (mm, voxel index x 4): primary (14, 14, 14), node (60, 12, 12)
+    assert named["burden_log_nearest_mm"] == pytest.approx(
+        np.log1p(np.linalg.norm([46.0, 2.0, 2.0])), rel=1e-6)
+    assert named["burden_has_nonprimary"] == 1.0
+    net = MultiTaskWNet(2, 2, descriptors=True, lesion_burden="suv4.0", voxel_size=(4, 4, 4))
+    assert net.descriptors.n_features == PETDescriptors((4, 4, 4)).n_features + len(BURDEN)

@@ -21,20 +21,31 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import sys
 
 import numpy as np
 import torch
+from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import check_random_state
 
 from .. import training
 from .._forward import forward_of
-from .._input import FitData, OutcomeData, check_fit_data, intensity_scaling
+from .._input import (
+    FitData,
+    OutcomeData,
+    check_fit_data,
+    fit_covariates,
+    intensity_scaling,
+    split_table,
+    take,
+)
 from .._runtime import configure_device, limited_threads, resolve_device, resolve_memory_format
 from ..exceptions import DeviceOutOfMemoryError, TrainingDivergedError
 from . import fitting, persistence
 from .model import PETNetworkModel
 
-FITTED = ("module_", "history_", "best_epoch_", "_warm_start_state", "outcome_refit_")
+FITTED = ("module_", "members_", "history_", "best_epoch_", "_warm_start_state",
+          "outcome_refit_", "member_histories_", "member_best_epochs_")
 
 
 def extend_parameters(init):
@@ -60,13 +71,15 @@ class MultiTaskPETBase(PETNetworkModel):
 
         Parameters
         ----------
-        X : array-like of shape (n, x, y, z) or (n, 1, x, y, z), or a sequence of paths
+        X : array-like of shape (n, x, y, z) or (n, 1, x, y, z), paths, or a table
             PET volumes (e.g. in SUV) in RAS+ voxel order, axis 0 running from the
             patient's left to right, axis 1 from posterior to anterior, axis 2 from
             inferior to superior (the order of NIfTI input after reorientation). 2-D
             (n, n_voxels) is read as flattened volumes of ``volume_shape``. Or a
-            sequence of NIfTI file paths, read lazily (see ``spacing``,
-            ``input_shape``, ``num_workers``).
+            sequence of NIfTI file paths (or DICOM series folders), read lazily (see
+            ``spacing``, ``input_shape``, ``num_workers``). Or a pandas DataFrame whose
+            ``image_column`` holds the volumes or paths and whose other columns are
+            clinical covariates for T4 (see the "Clinical data" page of the docs).
         y : array-like of shape (n,)
             The outcome; unknown entries are left out of the outcome loss (see the
             estimator's class documentation for its form).
@@ -84,26 +97,56 @@ class MultiTaskPETBase(PETNetworkModel):
         """
         self._validate_params()
         device = resolve_device(self.device)
-        volumes = self._as_volumes(X)
+        images, covariates = split_table(X, self.image_column)
+        volumes = self._as_volumes(images)
         outcome = self._read_outcome(y, len(volumes))
+        preprocessor, clinical = fit_covariates(covariates, self.clinical_categorical)
         data = check_fit_data(volumes, outcome, masks=masks, pathology=pathology,
-                              tasks=tuple(self.tasks))
+                              tasks=tuple(self.tasks), clinical=clinical)
         start = self._continuation()
-        self._set_data_attributes(data, device, start)
+        self._set_data_attributes(data, device, start, preprocessor)
         group = self._join_processes()
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        split = start.run.split if start is not None else training.validation_split(
-            data.strata, fraction=self.validation_fraction, stratify=self.validation_stratify,
-            enabled=self.early_stopping, random_state=rng)
+        splits = self._member_splits(data, rng, start)
         devices = [self.device_] if self.device_.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), limited_threads():
-            torch.manual_seed(seed)
-            module, result = self._train(data, outcome, split, seed, group, start)
-            self._keep(module, result)
+            members, results = [], []
+            for k, split in enumerate(splits):  # one network, or the members of an ensemble
+                torch.manual_seed(seed + k)
+                module, result = self._train(data, outcome, split, seed + k, group, start)
+                members.append(module)
+                results.append(result)
+            self._keep(members, results)
             if self.refit_outcome:
-                self._refit_outcome(data, outcome, seed, group)
+                self._refit_outcome(data, outcome, seed, group, splits)
+            if len(splits) > 1:
+                self._out_of_fold(data, splits)
         return self
+
+    def _member_splits(self, data: FitData, rng, start) -> list[tuple]:
+        """The (training, validation) indices of the network, or of each ensemble member.
+
+        An ensemble of ``n_members`` cuts the samples into as many folds, stratified by
+        the outcome: member ``k`` trains on the others and validates (and stops early) on
+        fold ``k``.
+        """
+        if start is not None:
+            return [start.run.split]
+        if self.n_members == 1:
+            return [training.validation_split(
+                data.strata, fraction=self.validation_fraction,
+                stratify=self.validation_stratify, enabled=self.early_stopping,
+                random_state=rng)]
+        strata = data.strata["outcome"]
+        smallest = int(np.unique(strata, return_counts=True)[1].min())
+        if smallest < self.n_members:
+            raise ValueError(f"n_members={self.n_members} folds need at least that many "
+                             f"samples of each outcome class (and of unknown outcomes); the "
+                             f"smallest has {smallest}")
+        folds = StratifiedKFold(self.n_members, shuffle=True,
+                                random_state=rng.randint(np.iinfo(np.int32).max))
+        return [(train, valid) for train, valid in folds.split(strata, strata)]
 
     def _read_outcome(self, y, n_samples: int) -> OutcomeData:
         """Read and check ``y``: what the outcome task trains on (see :class:`OutcomeData`)."""
@@ -117,9 +160,12 @@ class MultiTaskPETBase(PETNetworkModel):
             torch.cuda.set_device(self.device_)
         return group
 
-    def _set_data_attributes(self, data: FitData, device: torch.device, start) -> None:
+    def _set_data_attributes(self, data: FitData, device: torch.device, start,
+                             preprocessor) -> None:
         for name, value in data.attributes.items():
             setattr(self, name, value)
+        self.clinical_preprocessor_ = preprocessor
+        self.n_clinical_features_ = 0 if data.clinical is None else data.clinical.shape[1]
         spatial = data.volumes.shape[1:]
         self.volume_shape_ = tuple(int(s) for s in spatial)
         self.n_features_in_ = int(np.prod(spatial))
@@ -175,8 +221,9 @@ class MultiTaskPETBase(PETNetworkModel):
             checkpoint = training.Checkpointing(
                 self.checkpoint_path, self.checkpoint_every,
                 persistence.record_of(self, weights=False), split)
-        callbacks = fitting.make_callbacks(params, outcome=task, validated=split[1] is not None,
-                                           is_main=group.is_main, checkpoint=checkpoint)
+        callbacks = fitting.make_callbacks(
+            params, outcome=task, validated=split[1] is not None and self.early_stopping,
+            is_main=group.is_main, checkpoint=checkpoint)
         forward = forward_of(self, module)
         try:
             result = training.train(forward, optimizer, loaders, setup, split=split,
@@ -186,36 +233,77 @@ class MultiTaskPETBase(PETNetworkModel):
                                     memory_settings=self._memory_settings(),
                                     volume_shape=self.volume_shape_)
         except (TrainingDivergedError, DeviceOutOfMemoryError) as exc:
-            self._keep(module, getattr(exc, "result", None))
+            result = getattr(exc, "result", None)
+            self._keep([module], [result] if self.n_members == 1 else [None])
             raise
         return module, result
 
-    def _keep(self, module, result: training.TrainingResult | None) -> None:
-        """Keep a trained network and its result as the fitted state (None: unfitted)."""
-        if result is None:
+    def _keep(self, members: list, results: list) -> None:
+        """Keep the trained network(s) and results as the fitted state (None: unfitted)."""
+        if any(result is None for result in results):
             for name in FITTED:
                 self.__dict__.pop(name, None)
             return
-        self.module_ = training.unwrap(module).eval()
-        self.history_ = result.history
-        self.best_epoch_ = result.best_epoch
+        self.members_ = [training.unwrap(module).eval() for module in members]
+        self.module_ = self.members_[0]
+        self.history_ = results[0].history
+        self.best_epoch_ = results[0].best_epoch
+        if len(members) > 1:
+            self.member_histories_ = [r.history for r in results]
+            self.member_best_epochs_ = [r.best_epoch for r in results]
         self._warm_start_state = None
-        if result.run is not None:  # its weights are the network's: not kept twice
-            run = dataclasses.replace(result.run, last_model=None, best_model=None)
+        if results[0].run is not None:  # its weights are the network's: not kept twice
+            run = dataclasses.replace(results[0].run, last_model=None, best_model=None)
             self._warm_start_state = training.Continuation(
                 persistence.record_of(self, weights=False), run, "warm_start=True")
 
     def _refit_outcome(self, data: FitData, outcome: OutcomeData, seed: int,
-                       group: training.ProcessGroup) -> None:
-        """Refit T4 as a penalised linear model of the frozen features (the last stage)."""
-        refit = fitting.refit_outcome(forward_of(self), data, outcome, group=group, seed=seed,
-                                      batch_size=2 * self.batch_size,
-                                      n_outputs=self.n_outcome_outputs_)
-        self.module_.outcome.set_linear(refit.weight.to(self.device_),
-                                        refit.bias.to(self.device_))
-        self.outcome_refit_ = {"penalty": refit.penalty, "cv_losses": refit.cv_losses,
-                               "n_samples": refit.n_samples}
+                       group: training.ProcessGroup, splits: list) -> None:
+        """Refit T4 as a penalised linear model of the frozen features (the last stage).
+
+        A single network refits on every labelled sample; each member of an ensemble on
+        its own training folds, so that its held-out fold stays unseen.
+        """
+        refits = []
+        for member, (train, _) in zip(self.members_, splits, strict=True):
+            refit = fitting.refit_outcome(
+                forward_of(self, member), data, outcome, group=group, seed=seed,
+                batch_size=2 * self.batch_size, n_outputs=self.n_outcome_outputs_,
+                samples=None if len(splits) == 1 else train)
+            member.outcome.set_linear(refit.weight.to(self.device_), refit.bias.to(self.device_))
+            refits.append(refit)
+        first = refits[0]
+        self.outcome_refit_ = {"penalty": first.penalty, "cv_losses": first.cv_losses,
+                               "cv_scores": first.cv_scores, "n_samples": first.n_samples}
+        if len(refits) > 1:
+            self.outcome_refit_["members"] = [
+                {"penalty": r.penalty, "cv_scores": r.cv_scores, "n_samples": r.n_samples}
+                for r in refits]
+        if self.verbose and group.is_main:
+            scores = ", ".join(f"{name} {value:.3f}" for name, value in first.cv_scores.items())
+            print(f"petmtl fit: T4 refitted as a linear model of the frozen features "
+                  f"(L2 penalty {first.penalty:g}); {len(refits) > 1 and 'first member, ' or ''}"
+                  f"5-fold cross-validated {scores or 'score: not available'} on "
+                  f"{first.n_samples} training patients", file=sys.stderr)
         if self.checkpoint_path is not None and group.is_main:  # the file holds it too
             persistence.update_checkpoint(self.checkpoint_path, self.module_.state_dict(),
                                           outcome_refit_=self.outcome_refit_)
+
+    def _out_of_fold(self, data: FitData, splits: list) -> None:
+        """Each ensemble member's predictions of its held-out fold (labelled samples):
+        ``oof_index_`` and the outcome's out-of-fold output (e.g. ``oof_proba_``)."""
+        values, labelled = data.targets["outcome"]
+        index, outputs = [], []
+        for member, (_, valid) in zip(self.members_, splits, strict=True):
+            valid = valid[labelled[valid]]
+            clinical = None if data.clinical is None else data.clinical[valid]
+            raw = forward_of(self, member).predict(
+                take(data.volumes, valid), ("outcome",), batch_size=2 * self.batch_size,
+                clinical=clinical)["outcome"]
+            index.append(valid)
+            outputs.append(raw)
+        order = np.argsort(np.concatenate(index))
+        self.oof_index_ = np.concatenate(index)[order]
+        raw = np.concatenate(outputs)[order]
+        setattr(self, f"oof_{self._oof_output}_", self._outcome_values(raw, self._oof_output))
 

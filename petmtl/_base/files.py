@@ -124,15 +124,18 @@ def mask_targets(paths, output_dir, names=None, formats=None) -> list:
             for name, fmt in zip(names, formats, strict=True)]
 
 
-def collect_file_outputs(forward, volumes, outputs: Sequence[str], *, batch_size: int,
+def collect_file_outputs(views, volumes, outputs: Sequence[str], *, batch_size: int,
                          threshold=None, targets=None, reference_masks=None,
                          overlap: float = DEFAULT_OVERLAP, verbose: int = 0,
-                         formats=None) -> dict[str, list]:
+                         formats=None, clinical=None) -> dict[str, list]:
     """Raw network outputs per file, the segmentation on each file's grid.
 
     Parameters
     ----------
-    forward : Forward
+    views : Views
+        The networks and flips whose outputs are combined
+        (:meth:`petmtl._forward.Views.predict_files`: image-level outputs view by view,
+        the segmentation averaged).
     volumes : PathVolumes
     outputs : sequence of str
         Network outputs (``"outcome"``, ``"pathology"``, ``"features"``,
@@ -150,6 +153,8 @@ def collect_file_outputs(forward, volumes, outputs: Sequence[str], *, batch_size
     formats : list of {"nifti", "dicom-seg"}, optional
         How each of ``targets`` is written (see :func:`finish_segmentation`; NIfTI by
         default).
+    clinical : ndarray of shape (n, k), optional
+        The files' preprocessed covariates, when T4 reads them.
 
     Returns
     -------
@@ -161,8 +166,9 @@ def collect_file_outputs(forward, volumes, outputs: Sequence[str], *, batch_size
     collected: dict[str, list] = {name: [] for name in outputs}
     if reference_masks is not None:
         collected["reference_masks"] = []
-    files = tqdm(forward.predict_files(volumes, outputs, batch_size=batch_size,
-                                       reference_masks=reference_masks, overlap=overlap),
+    files = tqdm(views.predict_files(volumes, outputs, batch_size=batch_size,
+                                     reference_masks=reference_masks, overlap=overlap,
+                                     clinical=clinical),
                  total=len(volumes), desc="petmtl predict", unit="file", disable=not verbose)
     for path, target, fmt, item in zip(volumes.paths, targets, formats, files, strict=True):
         for name in outputs:
@@ -179,7 +185,7 @@ def collect_file_outputs(forward, volumes, outputs: Sequence[str], *, batch_size
     return collected
 
 
-def segment_files(forward, volumes, *, batch_size: int, threshold=None, output_dir=None,
+def segment_files(views, volumes, *, batch_size: int, threshold=None, output_dir=None,
                   names=None, overlap: float = DEFAULT_OVERLAP,
                   output_format: str = "nifti") -> list:
     """Segment whole files with sliding windows; return arrays or written paths.
@@ -193,7 +199,7 @@ def segment_files(forward, volumes, *, batch_size: int, threshold=None, output_d
     """
     formats = file_formats(volumes.paths, output_format)
     targets = mask_targets(volumes.paths, output_dir, names, formats)
-    return collect_file_outputs(forward, volumes, ("segmentation",), batch_size=batch_size,
+    return collect_file_outputs(views, volumes, ("segmentation",), batch_size=batch_size,
                                 threshold=threshold, targets=targets, overlap=overlap,
                                 formats=formats)["segmentation"]
 
@@ -240,7 +246,7 @@ def shared_file_outputs(raw: dict, outputs: Sequence[str], pathology_classes) ->
     result = {}
     for name in outputs:
         if name in ("pathology", "pathology_proba"):
-            proba = class_probabilities(np.stack(raw["pathology"]))
+            proba = mean_class_probabilities(np.stack(raw["pathology"], axis=1))
             result[name] = (proba if name == "pathology_proba"
                             else pathology_classes[proba.argmax(axis=1)])
         elif name == "features":
@@ -263,6 +269,11 @@ def class_probabilities(logits: np.ndarray) -> np.ndarray:
     logits = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(logits)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def mean_class_probabilities(views: np.ndarray) -> np.ndarray:
+    """Class probabilities averaged over views (first axis) of T3's logits (n, k)."""
+    return np.mean([class_probabilities(view) for view in np.asarray(views)], axis=0)
 
 
 def check_reference_masks(masks, n_files: int) -> list:

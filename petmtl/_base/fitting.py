@@ -37,8 +37,14 @@ def flip_axes(augment) -> tuple[int, ...]:
     return tuple(sorted(augment)) if augment else ()
 
 
+def tta_axes(tta) -> tuple[int, ...]:
+    """Axes mirrored at prediction: True is the left-right axis (0), as ``augment``."""
+    return flip_axes(tta)
+
+
 def build_network(params: dict, *, n_pathology_classes: int | None, n_outcome_outputs: int,
-                  input_shift: float, input_scale: float) -> MultiTaskWNet:
+                  input_shift: float, input_scale: float,
+                  n_clinical: int = 0) -> MultiTaskWNet:
     """The W-Net the parameters describe (:class:`~petmtl.network.MultiTaskWNet`).
 
     Parameters
@@ -51,6 +57,8 @@ def build_network(params: dict, *, n_pathology_classes: int | None, n_outcome_ou
         T4's outputs per sample.
     input_shift, input_scale : float
         The input scaling learnt in fit (the PET descriptors read SUV back from it).
+    n_clinical : int, default=0
+        Length of the preprocessed clinical covariates T4 reads.
     """
     tasks = tuple(params["tasks"])
     n_pathology = 0
@@ -66,7 +74,8 @@ def build_network(params: dict, *, n_pathology_classes: int | None, n_outcome_ou
         input_shift=input_shift, input_scale=input_scale,
         pathology_grid=params["pathology_grid"], n_outcome_outputs=n_outcome_outputs,
         refit_outcome=params["refit_outcome"], global_pooling=params["global_pooling"],
-        peritumoral_mm=params["peritumoral_mm"])
+        peritumoral_mm=params["peritumoral_mm"], n_clinical=n_clinical,
+        clinical_fusion=params["clinical_fusion"], lesion_burden=params["lesion_burden"])
 
 
 def for_training(module: nn.Module, device: torch.device, memory_format,
@@ -90,7 +99,8 @@ def make_loaders(data: FitData, split, *, batch_size: int, seed: int,
     """Training and validation loaders over the split (the validation one None without)."""
     train_set, valid_set = [
         None if idx is None else TaskDataset(data.volumes, idx, masks=data.masks,
-                                             mask_known=data.mask_known, targets=data.targets)
+                                             mask_known=data.mask_known, targets=data.targets,
+                                             clinical=data.clinical)
         for idx in split]
     return training_loaders(train_set, valid_set, batch_size=batch_size, seed=seed,
                             rank=group.rank, world_size=group.world_size,
@@ -108,13 +118,16 @@ def make_callbacks(params: dict, *, outcome: OutcomeTask, validated: bool, is_ma
                    checkpoint=None) -> list[training.Callback]:
     """The training callbacks that the parameters ask for, in the order they must run.
 
-    Ctrl-C first (it decides whether an epoch is the last), then best weights and early
+    Ctrl-C first (it decides whether an epoch is the last), the weight average (it gives
+    the network the weights that are validated and kept), then best weights and early
     stopping (with validation), the learning-rate schedule, gradient clipping, the
     checkpoint writer (``checkpoint``: a ready :class:`~petmtl.training.Checkpointing`,
     first process only) and the progress bar.
     """
     monitor, lower_is_better = monitor_of(params["early_stopping_score"], outcome)
     callbacks: list[training.Callback] = [training.DeferredInterrupt()]
+    if params["weight_averaging"] == "ema":
+        callbacks.append(training.WeightAveraging())
     if validated:
         callbacks += [training.BestWeights(monitor, lower_is_better=lower_is_better),
                       training.EarlyStopping(params["n_iter_no_change"])]
@@ -133,22 +146,27 @@ def make_callbacks(params: dict, *, outcome: OutcomeTask, validated: bool, is_ma
 
 
 def refit_outcome(forward, data: FitData, outcome: OutcomeData, *, group: training.ProcessGroup,
-                  seed: int, batch_size: int, n_outputs: int) -> training.LinearRefit:
+                  seed: int, batch_size: int, n_outputs: int,
+                  samples: np.ndarray | None = None) -> training.LinearRefit:
     """T4 refitted as a penalised linear model of the frozen network's features.
 
-    Each process computes the features of its share of the samples; the refit, on all of
-    the labelled ones, is the same in every process (see :mod:`petmtl.training.refit`).
+    Each process computes the features of its share of the samples; the refit, on the
+    labelled ones among ``samples`` (default: all), is the same in every process (see
+    :mod:`petmtl.training.refit`).
     """
     values, labelled = data.targets["outcome"]
-    index = np.flatnonzero(labelled)
-    shard = group.shard(np.arange(len(data.volumes)))
+    samples = np.arange(len(data.volumes)) if samples is None else np.asarray(samples)
+    shard = group.shard(samples)
+    clinical = None if data.clinical is None else data.clinical[shard]
     features = forward.predict(take(data.volumes, shard), ("features",),
-                               batch_size=batch_size)["features"]
+                               batch_size=batch_size, clinical=clinical)["features"]
     features = group.gather(torch.from_numpy(features).to(forward.device)).cpu().numpy()
+    kept = labelled[samples]
+    features, index = features[kept], samples[kept]
     targets = {name: torch.as_tensor(np.asarray(v)[index])
                for name, (v, _) in data.targets.items()}
     targets["outcome_known"] = torch.ones(len(index), dtype=torch.bool)
     task = outcome.make_task(index)
-    return training.refit_linear(features[index], targets, task.whole_set_loss,
+    return training.refit_linear(features, targets, task.whole_set_loss,
                                  n_outputs=n_outputs, strata=outcome.strata[index],
-                                 random_state=seed % (2**31))
+                                 random_state=seed % (2**31), score_fn=task.validate)

@@ -17,18 +17,18 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .. import serialization
-from .._forward import InputScaling, forward_of
-from .._input import PathVolumes, as_volumes
+from .._forward import InputScaling, Views, flip_views, forward_of
+from .._input import PathVolumes, as_volumes, covariate_matrix, split_table
 from .._runtime import memory_guard
 from ..io import DEFAULT_OVERLAP
 from . import fitting, persistence
 from .files import (
     check_file_outputs,
     check_reference_masks,
-    class_probabilities,
     collect_file_outputs,
     file_formats,
     mask_targets,
+    mean_class_probabilities,
     network_outputs_for,
     segment_files,
     shared_file_outputs,
@@ -52,11 +52,13 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
                  tasks=("reconstruction", "segmentation", "pathology"),
                  outcome_features="both", base_width=16, depth=4, norm="batch", dropout=0.5,
                  segmentation_prior=0.01, outcome_descriptors=True, global_pooling="avg",
-                 peritumoral_mm=0.0, pathology_grid=2, refit_outcome=True, learning_rate=1e-3,
-                 weight_decay=1e-4, lr_schedule=None, grad_clip=None, batch_size=4,
-                 max_epochs=100, early_stopping=True,
+                 peritumoral_mm=0.0, lesion_burden=None, pathology_grid=2,
+                 refit_outcome=True, image_column="image", clinical_fusion="late",
+                 clinical_categorical=None, learning_rate=1e-3, weight_decay=1e-4,
+                 lr_schedule=None, grad_clip=None, weight_averaging=None, n_members=1,
+                 batch_size=4, max_epochs=100, early_stopping=True,
                  early_stopping_score="loss", validation_fraction=0.2,
-                 validation_stratify="outcome", n_iter_no_change=20, augment=True,
+                 validation_stratify="outcome", n_iter_no_change=20, augment=True, tta=False,
                  intensity_scale="auto", dice_smooth=1.0, seg_bce_weight=0.5,
                  volume_shape=None, device="auto", amp="auto", verbose=0, random_state=None,
                  checkpoint_path=None, checkpoint_every=1, warm_start=False, resume=None,
@@ -75,12 +77,18 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
         self.outcome_descriptors = outcome_descriptors
         self.global_pooling = global_pooling
         self.peritumoral_mm = peritumoral_mm
+        self.lesion_burden = lesion_burden
         self.pathology_grid = pathology_grid
         self.refit_outcome = refit_outcome
+        self.image_column = image_column
+        self.clinical_fusion = clinical_fusion
+        self.clinical_categorical = clinical_categorical
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
         self.grad_clip = grad_clip
+        self.weight_averaging = weight_averaging
+        self.n_members = n_members
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.early_stopping = early_stopping
@@ -89,6 +97,7 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
         self.validation_stratify = validation_stratify
         self.n_iter_no_change = n_iter_no_change
         self.augment = augment
+        self.tta = tta
         self.intensity_scale = intensity_scale
         self.dice_smooth = dice_smooth
         self.seg_bce_weight = seg_bce_weight
@@ -124,7 +133,8 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
             n_pathology_classes=None if self.pathology_classes_ is None
             else len(self.pathology_classes_),
             n_outcome_outputs=self.n_outcome_outputs_, input_shift=self.intensity_shift_,
-            input_scale=self.intensity_scale_)
+            input_scale=self.intensity_scale_,
+            n_clinical=getattr(self, "n_clinical_features_", 0))
 
     def _memory_settings(self) -> str:
         return (f"batch_size={self.batch_size}, base_width={self.base_width}, "
@@ -149,12 +159,46 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
                 f"{type(self).__name__} is expecting {self.n_features_in_} features as input")
         return volumes
 
-    def _network_outputs(self, X, outputs) -> dict[str, np.ndarray]:
-        """The requested raw network outputs for X, from one pass over it."""
-        volumes = self._fitted_volumes(X)
+    def _inputs(self, X):
+        """The volumes of X and their preprocessed covariates (None without) for the
+        fitted network; X may be a table of images and covariates (``image_column``)."""
+        check_is_fitted(self)
+        images, covariates = split_table(X, self.image_column)
+        volumes = self._fitted_volumes(images)
+        return volumes, covariate_matrix(getattr(self, "clinical_preprocessor_", None),
+                                         covariates)
+
+    def _views(self) -> Views:
+        """The fitted networks (ensemble members) and test-time flips to combine."""
+        members = getattr(self, "members_", None) or [self.module_]
+        return Views([forward_of(self, m) for m in members],
+                     flip_views(fitting.tta_axes(self.tta)))
+
+    def _network_views(self, X, outputs) -> dict[str, np.ndarray]:
+        """Every view's raw outputs for X (see :meth:`petmtl._forward.Views.predict`)."""
+        volumes, clinical = self._inputs(X)
         with memory_guard("prediction", device=self.device_, settings=self._memory_settings(),
                           shape=volumes.shape[1:]):
-            return forward_of(self).predict(volumes, outputs, batch_size=2 * self.batch_size)
+            return self._views().predict(volumes, outputs, batch_size=2 * self.batch_size,
+                                         clinical=clinical)
+
+    def _network_outputs(self, X, outputs) -> dict[str, np.ndarray]:
+        """The requested outputs for X, combined over members and flips: per-voxel outputs
+        averaged, pathology as averaged probabilities, the outcome by
+        :meth:`_combine_outcomes`, features side by side."""
+        return self._combine(self._network_views(X, outputs))
+
+    def _combine(self, views: dict) -> dict:
+        out = dict(views)
+        if "pathology" in views:
+            out["pathology"] = mean_class_probabilities(views["pathology"])
+        if "outcome" in views:
+            out["outcome"] = self._combine_outcomes(views["outcome"])
+        return out
+
+    def _combine_outcomes(self, views: np.ndarray) -> np.ndarray:
+        """One outcome output from T4's outputs of several views (first axis)."""
+        raise NotImplementedError
 
     def _require(self, task: str) -> None:
         check_is_fitted(self)
@@ -198,17 +242,18 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
         if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
         self._require("segmentation")
-        volumes = self._fitted_volumes(X)
+        volumes = self._fitted_volumes(split_table(X, self.image_column)[0])
         if isinstance(volumes, PathVolumes):
             with memory_guard("segmentation", device=self.device_,
                               settings=self._memory_settings()):
-                return segment_files(forward_of(self), volumes, batch_size=2 * self.batch_size,
+                return segment_files(self._views(), volumes, batch_size=2 * self.batch_size,
                                      threshold=threshold, output_dir=output_dir,
                                      overlap=overlap, output_format=output_format)
         if output_dir is not None or output_format != "nifti":
             raise ValueError("output_dir needs X as PET file paths (masks are written on "
                              "each file's original grid); got arrays")
-        proba = self._network_outputs(volumes, ("segmentation",))["segmentation"]
+        proba = self._combine(self._views().predict(
+            volumes, ("segmentation",), batch_size=2 * self.batch_size))["segmentation"]
         return proba if threshold is None else (proba >= threshold).astype(np.uint8)
 
     def segment_proba(self, X, *, overlap: float = DEFAULT_OVERLAP) -> np.ndarray | list:
@@ -223,7 +268,7 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
         """Pathology class probabilities, shape (n, n_classes) ordered as
         ``pathology_classes_``."""
         self._require("pathology")
-        return class_probabilities(self._network_outputs(X, ("pathology",))["pathology"])
+        return self._network_outputs(X, ("pathology",))["pathology"]
 
     def predict_pathology(self, X) -> np.ndarray:
         """Predicted pathology label of each volume, among ``pathology_classes_``."""
@@ -238,7 +283,8 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """The multi-scale feature vector that T4 reads, shape (n, n_features).
 
-        The features have X's floating dtype (float32 unless X is float64).
+        The features have X's floating dtype (float32 unless X is float64). An ensemble
+        (``n_members > 1``) gives every member's vector side by side.
         """
         dtype = X.dtype if getattr(X, "dtype", None) == np.float64 else np.float32
         return self._network_outputs(X, ("features",))["features"].astype(dtype, copy=False)
@@ -299,22 +345,25 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
             default=(*self._default_file_outputs,
                      *(("pathology",) if "pathology" in self.tasks else ())),
             tasks=tuple(self.tasks), threshold=threshold)
-        volumes = self._fitted_volumes(X)
+        volumes, clinical = self._inputs(X)
         if not isinstance(volumes, PathVolumes):
-            raise TypeError("X must be a sequence of PET file paths for predict_files; "
-                            "use predict_proba, segment, ... for arrays")
+            raise TypeError("X must be PET file paths (or a table of them) for "
+                            "predict_files; use predict_proba, segment, ... for arrays")
         reference = None if masks is None else check_reference_masks(masks, len(volumes))
         formats = file_formats(volumes.paths, output_format)
         with memory_guard("prediction", device=self.device_, settings=self._memory_settings()):
             raw = collect_file_outputs(
-                forward_of(self), volumes, network_outputs_for(wanted, self._outcome_file_outputs),
+                self._views(), volumes, network_outputs_for(wanted, self._outcome_file_outputs),
                 batch_size=2 * self.batch_size,
                 threshold=threshold if "masks" in wanted else None,
                 targets=mask_targets(volumes.paths, output_dir, names, formats),
                 reference_masks=reference, overlap=overlap, verbose=self.verbose,
-                formats=formats)
-        outcome = {name: self._outcome_values(np.stack(raw["outcome"]), name, times)
-                   for name in wanted if name in self._outcome_file_outputs}
+                formats=formats, clinical=clinical)
+        outcome = {}
+        if "outcome" in raw:
+            combined = self._combine_outcomes(np.stack(raw["outcome"], axis=1))
+            outcome = {name: self._outcome_values(combined, name, times)
+                       for name in wanted if name in self._outcome_file_outputs}
         return {**outcome, **shared_file_outputs(raw, wanted, self.pathology_classes_)}
 
     # ------------------------------------------------------------ model files
@@ -359,16 +408,21 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
         for name, value in persistence.attributes_of_record(record).items():
             setattr(estimator, name, value)
         if record.state_dict is not None:
-            estimator.module_, estimator.device_ = persistence.load_weights(
-                estimator._build_module(), record.state_dict,
-                saved_device=getattr(estimator, "device_", torch.device("cpu")),
-                device=device, memory_format=estimator.memory_format, source=source)
+            saved = getattr(estimator, "device_", torch.device("cpu"))
+            members = []
+            for state in persistence.member_states(record.state_dict, estimator.n_members):
+                module, estimator.device_ = persistence.load_weights(
+                    estimator._build_module(), state, saved_device=saved, device=device,
+                    memory_format=estimator.memory_format, source=source)
+                members.append(module)
+            estimator.module_, estimator.members_ = members[0], members
         return estimator
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         if "module_" in state and self.device_.type != "cpu":
-            state["module_"] = copy.deepcopy(self.module_).cpu()
+            members = [copy.deepcopy(m).cpu() for m in state.get("members_", [self.module_])]
+            state["module_"], state["members_"] = members[0], members
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -377,7 +431,8 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
         # comes back on the CPU when the unpickling machine has no GPU.
         if "module_" in state and state["device_"].type == "cuda":
             if torch.cuda.is_available():
-                self.module_.to(self.device_)
+                for member in state.get("members_", [self.module_]):
+                    member.to(self.device_)
             else:
                 self.device_ = torch.device("cpu")
 

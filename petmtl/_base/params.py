@@ -58,6 +58,16 @@ CLASS_WEIGHT = [Options("balanced", None),
                     for v in w.values()), "a dict of positive class weights")]
 
 
+AXES = Satisfies(
+    lambda v: (isinstance(v, (tuple, list)) and len(set(v)) == len(v)
+               and all(isinstance(a, int) and not isinstance(a, bool) and 0 <= a <= 2
+                       for a in v)),
+    "a tuple of distinct axes among 0, 1, 2")
+BURDEN_RULES = ("suv2.5", "suv4.0", "suvmax41")
+COLUMN_NAMES = Satisfies(lambda v: isinstance(v, (tuple, list)) and all(
+    isinstance(c, str) for c in v), "a tuple of column names")
+
+
 def _positive(kind):
     noun = "a positive integer" if kind is Integral else "a positive number"
     return Interval(kind, 0, None, closed="neither", description=noun)
@@ -76,22 +86,26 @@ PARAMETER_CONSTRAINTS = {
     "refit_outcome": [Boolean()],
     "global_pooling": [Options("avg", "avg_max")],
     "peritumoral_mm": [Interval(Real, 0, None)],
+    "lesion_burden": [Options(*BURDEN_RULES, None), _positive(Real)],
+    "image_column": [Satisfies(lambda v: isinstance(v, str), "a column name (str)",
+                               type_error=True)],
+    "clinical_fusion": [Options("late", "film")],
+    "clinical_categorical": [NoneOr(COLUMN_NAMES)],
 
     "learning_rate": [_positive(Real)],
     "lr_schedule": [Options(*LR_SCHEDULES, None)],
     "grad_clip": [NoneOr(_positive(Real))],
     "weight_decay": [Interval(Real, 0, None)],
+    "weight_averaging": [Options("ema", None)],
+    "n_members": [Interval(Integral, 1, None)],
+    "tta": [Boolean(), AXES],
     "batch_size": [Interval(Integral, 1, None)],
     "max_epochs": [Interval(Integral, 1, None)],
     "early_stopping": [Boolean()],
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     "validation_stratify": [Options(*VALIDATION_STRATA)],
     "n_iter_no_change": [Interval(Integral, 1, None)],
-    "augment": [Boolean(), Satisfies(
-        lambda v: (isinstance(v, (tuple, list)) and len(set(v)) == len(v)
-                   and all(isinstance(a, int) and not isinstance(a, bool) and 0 <= a <= 2
-                           for a in v)),
-        "a tuple of distinct axes among 0, 1, 2")],
+    "augment": [Boolean(), AXES],
     "intensity_scale": [Options("auto", None), _positive(Real)],
     "dice_smooth": [_positive(Real)],
     "seg_bce_weight": [Interval(Real, 0, None)],
@@ -133,6 +147,16 @@ def validate_params(estimator) -> None:
                          "or 'tumor'")
     _check_task_weights(params["task_weights"])
     _check_paths(params)
+    if params["lesion_burden"] is not None and not params["outcome_descriptors"]:
+        raise ValueError("lesion_burden adds to the PET descriptors of T4: it needs "
+                         "outcome_descriptors=True")
+    if params["n_members"] > 1:
+        kept = [name for name in ("checkpoint_path", "resume") if params[name] is not None]
+        kept += ["warm_start"] if params["warm_start"] else []
+        if kept:
+            raise ValueError(f"n_members={params['n_members']} (an ensemble) cannot be "
+                             f"combined with {kept}: checkpoints and warm starts continue "
+                             "one network's run")
 
 
 def _check_tasks(tasks) -> None:

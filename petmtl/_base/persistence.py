@@ -20,7 +20,9 @@ from .._runtime import resolve_memory_format
 LEGACY_PARAMS = {"outcome_descriptors": False, "pathology_grid": 1, "class_weight": None,
                  "early_stopping_score": "loss", "refit_outcome": False,
                  "global_pooling": "avg", "peritumoral_mm": 0.0, "lr_schedule": None,
-                 "grad_clip": None}
+                 "grad_clip": None, "lesion_burden": None, "image_column": "image",
+                 "clinical_fusion": "late", "clinical_categorical": None,
+                 "weight_averaging": None, "n_members": 1, "tta": False}
 """What a model file written before a parameter existed meant by its absence."""
 
 
@@ -28,11 +30,17 @@ def record_of(estimator, *, weights: bool = True) -> serialization.ModelRecord:
     """The estimator's :class:`~petmtl.serialization.ModelRecord`, paths stored as str.
 
     A ``random_state`` that is a RandomState instance is stored as None (silently: the
-    model file describes the fitted network, which no longer depends on it).
+    model file describes the fitted network, which no longer depends on it). The weights
+    of an ensemble's members are stored side by side, ``members.<k>.<name>``.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         record = serialization.record_of(estimator, weights=weights)
+    members = getattr(estimator, "members_", None)
+    if weights and members is not None and len(members) > 1:
+        record.state_dict = {f"members.{k}.{name}": v.detach().cpu().clone()
+                             for k, member in enumerate(members)
+                             for name, v in member.state_dict().items()}
     for name in ("checkpoint_path", "resume", "cache_dir"):
         if record.params.get(name) is not None:
             record.params[name] = os.fspath(record.params[name])
@@ -66,6 +74,17 @@ def attributes_of_record(record: serialization.ModelRecord) -> dict:
         bins = attributes.get("time_bins_")
         attributes["n_outcome_outputs_"] = 1 if bins is None else len(bins) - 1
     return attributes
+
+
+def member_states(state_dict: dict, n_members: int) -> list[dict]:
+    """The state dict of each ensemble member (see :func:`record_of`); one for a model."""
+    if n_members == 1:
+        return [state_dict]
+    states = [{} for _ in range(n_members)]
+    for key, value in state_dict.items():
+        _, k, name = key.split(".", 2)
+        states[int(k)][name] = value
+    return states
 
 
 def load_weights(module: nn.Module, state_dict: dict, *, saved_device: torch.device, device,

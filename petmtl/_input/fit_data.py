@@ -54,6 +54,8 @@ class FitData:
     attributes : dict
         Fitted attributes derived from the labels (the outcome's and
         ``pathology_classes_``).
+    clinical : ndarray of shape (n, k) or None
+        Preprocessed clinical covariates.
     """
 
     volumes: object
@@ -62,10 +64,11 @@ class FitData:
     targets: dict
     strata: dict
     attributes: dict
+    clinical: np.ndarray | None = None
 
 
 def check_fit_data(volumes, outcome: OutcomeData, *, masks, pathology,
-                   tasks: tuple[str, ...]) -> FitData:
+                   tasks: tuple[str, ...], clinical: np.ndarray | None = None) -> FitData:
     """Check the auxiliary labels of the enabled ``tasks`` beside a checked outcome.
 
     Parameters
@@ -78,6 +81,8 @@ def check_fit_data(volumes, outcome: OutcomeData, *, masks, pathology,
         As passed to ``fit``; required when their task is enabled.
     tasks : tuple of str
         Enabled auxiliary tasks.
+    clinical : ndarray of shape (n, k), optional
+        Preprocessed clinical covariates (one row per volume).
 
     Returns
     -------
@@ -104,4 +109,4 @@ def check_fit_data(volumes, outcome: OutcomeData, *, masks, pathology,
         attributes["pathology_classes_"] = classes
         targets["pathology"] = (np.maximum(codes, 0), codes >= 0)
         strata["pathology"] = codes
-    return FitData(volumes, mask_array, mask_known, targets, strata, attributes)
+    return FitData(volumes, mask_array, mask_known, targets, strata, attributes, clinical)

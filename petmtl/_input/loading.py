@@ -50,14 +50,18 @@ class TaskDataset(Dataset):
     mask_known : ndarray of bool, optional
     targets : mapping of str to (values, known), optional
         Per-sample label arrays (unknown entries already 0) and their known flags.
+    clinical : ndarray of shape (n, k), optional
+        Preprocessed clinical covariates, served as ``"clinical"`` (float32 (k,)).
     """
 
     def __init__(self, volumes, indices=None, *, masks=None, mask_known=None,
-                 targets: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None):
+                 targets: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+                 clinical: np.ndarray | None = None):
         self.volumes = volumes
         self.indices = np.arange(len(volumes)) if indices is None else np.asarray(indices)
         self.masks, self.mask_known = masks, mask_known
         self.targets = dict(targets or {})
+        self.clinical = None if clinical is None else np.asarray(clinical, np.float32)
         self.reader = None
         if isinstance(volumes, PathVolumes):
             mask_paths = None if masks is None else [
@@ -82,6 +86,8 @@ class TaskDataset(Dataset):
         for name, (values, flags) in self.targets.items():
             sample[name] = torch.as_tensor(values[i])
             sample[f"{name}_known"] = torch.tensor(bool(flags[i]))
+        if self.clinical is not None:
+            sample["clinical"] = torch.from_numpy(self.clinical[i])
         return sample
 
 
@@ -119,16 +125,19 @@ def training_loaders(train: TaskDataset, valid: TaskDataset | None, *, batch_siz
         shared = len(valid) >= world_size
         indices = valid.indices[rank::world_size] if shared else valid.indices
         shard = TaskDataset(valid.volumes, indices, masks=valid.masks,
-                            mask_known=valid.mask_known, targets=valid.targets)
+                            mask_known=valid.mask_known, targets=valid.targets,
+                            clinical=valid.clinical)
         shard.shared_by_processes = shared and world_size > 1
         valid_loader = DataLoader(shard, batch_size=2 * local, shuffle=False,
                                   pin_memory=pin_memory, **options)
     return train_loader, valid_loader
 
 
-def prediction_loader(volumes, batch_size: int) -> DataLoader:
-    """Ordered batches of ``{"image": ...}`` over ndarray or :class:`PathVolumes` input."""
-    return DataLoader(TaskDataset(volumes), batch_size=batch_size,
+def prediction_loader(volumes, batch_size: int, clinical: np.ndarray | None = None
+                      ) -> DataLoader:
+    """Ordered batches of ``{"image": ...}`` (and ``"clinical"``) over ndarray or
+    :class:`PathVolumes` input."""
+    return DataLoader(TaskDataset(volumes, clinical=clinical), batch_size=batch_size,
                       num_workers=getattr(volumes, "num_workers", 0))
 
 

@@ -126,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands["fit"].add_argument("--model", required=True,
                                  help="output model file (e.g. model.pt)")
     commands["fit"].add_argument(
+        "--clinical", default=None, metavar="COLUMNS",
+        help="manifest columns of clinical covariates for T4, comma-separated (e.g. "
+             "age,sex,ecog,t_stage); numeric columns are scaled, others one-hot encoded, "
+             "missing values imputed with an indicator. predict and evaluate read the "
+             "same columns from their manifests")
+    commands["fit"].add_argument(
         "--nproc-per-node", type=int, default=1, metavar="N",
         help="train data-parallel in N processes on this machine (one per GPU, or gloo "
              "on CPUs) through torch.distributed.run; --set batch_size is the global batch "

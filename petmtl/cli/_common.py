@@ -55,15 +55,39 @@ def parse_settings(pairs: Sequence[str], estimator_class) -> dict:
     return settings
 
 
-def read_manifest(args):
-    """The manifest named on the command line, with its column options."""
+def read_manifest(args, clinical=()):
+    """The manifest named on the command line, with its column options and the covariate
+    columns ``clinical``."""
     from ..io import read_manifest as read
 
     return read(args.manifest, id_column=args.id_column, pet_column=args.pet_column,
                 mask_column=args.mask_column or None,
                 pathology_column=args.pathology_column or None,
                 outcome_column=args.outcome_column or None,
-                time_column=args.time_column or None, event_column=args.event_column or None)
+                time_column=args.time_column or None, event_column=args.event_column or None,
+                extra_columns=list(clinical) or None)
+
+
+def clinical_columns(text: str | None) -> list[str]:
+    """``--clinical age,sex,...`` as column names."""
+    return [] if not text else [c.strip() for c in text.split(",") if c.strip()]
+
+
+def model_input(manifest, clinical=()):
+    """What a model's X is for a manifest: the PET paths, or with ``clinical`` covariate
+    columns a table of the paths (column ``image``) and the covariates."""
+    if not clinical:
+        return list(manifest.X)
+    from ..clinical import covariates_from_manifest
+
+    table = covariates_from_manifest(manifest, list(clinical)).reset_index(drop=True)
+    return table.assign(image=list(manifest.X))
+
+
+def fitted_covariates(est) -> list[str]:
+    """The covariate columns a fitted model reads (none without)."""
+    preprocessor = getattr(est, "clinical_preprocessor_", None)
+    return [] if preprocessor is None else [str(c) for c in preprocessor.feature_names_in_]
 
 
 def is_survival(manifest) -> bool:

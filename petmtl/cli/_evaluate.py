@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..survival.estimator import MultiTaskPETSurvival
-from ._common import UserError, encode_labels, read_manifest, report
+from ._common import UserError, encode_labels, fitted_covariates, read_manifest, report
 from ._predict import predict_rows
 
 
@@ -47,7 +47,7 @@ def cmd_evaluate(args) -> int:
     from ..serialization import load
 
     est = load(args.model)
-    manifest = read_manifest(args)
+    manifest = read_manifest(args, fitted_covariates(est))
     with_masks = "segmentation" in est.tasks and any(m is not None for m in manifest.masks)
     rows = predict_rows(est, manifest, quiet=args.quiet, want_masks=with_masks,
                         threshold=args.threshold, reference_masks=with_masks)

@@ -6,7 +6,14 @@ import os
 import subprocess
 import sys
 
-from ._common import UserError, is_survival, parse_settings, read_manifest
+from ._common import (
+    UserError,
+    clinical_columns,
+    is_survival,
+    model_input,
+    parse_settings,
+    read_manifest,
+)
 
 
 def _default_tasks(manifest, settings: dict, quiet: bool) -> None:
@@ -51,7 +58,8 @@ def cmd_fit(args) -> int:
     if args.nproc_per_node > 1 and not launched_by_torchrun():
         return _launch(args)
 
-    manifest = read_manifest(args)
+    clinical = clinical_columns(args.clinical)
+    manifest = read_manifest(args, clinical)
     survival = is_survival(manifest)
     estimator_class = MultiTaskPETSurvival if survival else MultiTaskPETEstimator
     settings = parse_settings(args.set, estimator_class)
@@ -62,7 +70,9 @@ def cmd_fit(args) -> int:
     settings.setdefault("verbose", 0 if args.quiet else 1)
     est = estimator_class(**settings)
     tasks = tuple(est.tasks)
-    est.fit(manifest.X, manifest.survival if survival else manifest.y,
+    if clinical:  # the table of model_input holds the PET paths in column "image"
+        est.set_params(image_column="image")
+    est.fit(model_input(manifest, clinical), manifest.survival if survival else manifest.y,
             masks=manifest.masks if "segmentation" in tasks else None,
             pathology=manifest.pathology if "pathology" in tasks else None)
     if int(os.environ.get("RANK", 0)) == 0:  # one process writes the model

@@ -10,7 +10,14 @@ import numpy as np
 
 from ..serialization import load
 from ..survival.estimator import MultiTaskPETSurvival
-from ._common import UserError, atomic_write_text, read_manifest, safe_name
+from ._common import (
+    UserError,
+    atomic_write_text,
+    fitted_covariates,
+    model_input,
+    read_manifest,
+    safe_name,
+)
 
 
 def default_horizons(est) -> list[float]:
@@ -40,8 +47,11 @@ def predict_rows(est, manifest, *, quiet: bool, masks_dir=None, threshold=0.5,
     outputs += ["pathology"] if "pathology" in est.tasks else []
     outputs += ["masks"] if segment else []
     est.set_params(verbose=0 if quiet else 1)  # a progress bar over the files
+    clinical = fitted_covariates(est)
+    if clinical:
+        est.set_params(image_column="image")
     rows = est.predict_files(
-        list(manifest.X), outputs=outputs, threshold=threshold,
+        model_input(manifest, clinical), outputs=outputs, threshold=threshold,
         masks=list(manifest.masks) if reference_masks else None,
         times=list(horizons) if survival else None, output_dir=masks_dir,
         names=[safe_name(i) for i in manifest.ids] if masks_dir is not None else None,
@@ -54,7 +64,7 @@ def predict_rows(est, manifest, *, quiet: bool, masks_dir=None, threshold=0.5,
 def cmd_predict(args) -> int:
     """Run ``petmtl predict``."""
     est = load(args.model)
-    manifest = read_manifest(args)
+    manifest = read_manifest(args, fitted_covariates(est))
     if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         raise UserError(f"--out: folder does not exist for {args.out}")
     if args.masks_dir is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -23,6 +24,9 @@ LOCATION = ("centroid_0", "centroid_1", "centroid_2")
 PERITUMORAL = ("ring_suv_mean", "ring_suv_max")
 WHOLE_IMAGE = ("body_suv_mean", "body_suv_p50", "body_suv_p90", "body_suv_p99",
                "log_hot_ml", "log_very_hot_ml", "outside_suv_max")
+BURDEN = ("burden_log_n_lesions", "burden_log_tmtv_ml", "burden_log_ttlg", "burden_dmax_body",
+          "burden_log_hottest_suvmax", "burden_log_hottest_ml", "burden_log_nearest_mm",
+          "burden_has_nonprimary")
 HOT_SUV, VERY_HOT_SUV = 2.5, 4.0
 EPS = 1e-6
 
@@ -84,6 +88,11 @@ class PETDescriptors(nn.Module):
         segmentation); False gives the whole-image descriptors only.
     ring_mm : float, default=10.0
         Width of the peritumoral ring.
+    lesion_burden : str, float or None, default=None
+        Also measure the whole-body lesion burden (:func:`petmtl.pet.lesion_burden`) of
+        the lesions that this rule of :func:`petmtl.pet.detect_lesions` finds in the
+        whole input (``"suv2.5"``, ``"suv4.0"``, ``"suvmax41"`` or a fixed SUV), with the
+        predicted tumour (probability above 0.5, when ``tumour``) as the primary.
 
     Notes
     -----
@@ -97,15 +106,23 @@ class PETDescriptors(nn.Module):
     Over the body (SUV above 0.3) outside the tumour and its ring: the mean, the median,
     90th and 99th percentiles of the SUV, the volumes above SUV 2.5 and 4 (soft
     thresholds, log mL) and the SUVmax. Everything is computed on the input's real extent.
+
+    The lesion-burden descriptors (constants for the gradient: they count connected
+    components, on the CPU) are ``log(1 + x)`` of the number of lesions, TMTV (mL), total
+    TLG, the SUVmax and volume of the hottest non-primary lesion and its nearest
+    distance to the primary (mm, 0 where there is none), Dmax over the body extent, and
+    whether any non-primary lesion was found.
     """
 
     def __init__(self, voxel_size=(2.0, 2.0, 2.0), *, tumour: bool = True,
-                 ring_mm: float = 10.0):
+                 ring_mm: float = 10.0, lesion_burden: str | float | None = None):
         super().__init__()
         self.voxel_size = tuple(float(v) for v in voxel_size)
         self.tumour = tumour
         self.ring_mm = float(ring_mm)
-        self.names = (TUMOUR + LOCATION + PERITUMORAL if tumour else ()) + WHOLE_IMAGE
+        self.lesion_burden = lesion_burden
+        self.names = ((TUMOUR + LOCATION + PERITUMORAL if tumour else ()) + WHOLE_IMAGE
+                      + (BURDEN if lesion_burden is not None else ()))
 
     @property
     def n_features(self) -> int:
@@ -132,7 +149,29 @@ class PETDescriptors(nn.Module):
             parts += [_weighted_mean(suv, ring), (suv * ring).amax((2, 3, 4))]
             excluded = grown
         parts += self._whole_image(suv, excluded.detach(), voxel_ml)
+        if self.lesion_burden is not None:
+            parts.append(self._burden(suv, None if probability is None else probability))
         return torch.cat([part.reshape(len(suv), -1) for part in parts], dim=1)
+
+    @torch.no_grad()
+    def _burden(self, suv: torch.Tensor, probability) -> torch.Tensor:
+        from ..pet import detect_lesions, lesion_burden
+
+        rows = []
+        for i, image in enumerate(suv[:, 0].double().cpu().numpy()):
+            primary = None
+            if self.tumour and probability is not None:
+                primary = probability[i, 0].detach().float().cpu().numpy() > 0.5
+            lesions = detect_lesions(image, self.voxel_size, rule=self.lesion_burden)
+            b = lesion_burden(image, lesions, self.voxel_size, primary=primary)
+            nearest = b["nearest_nonprimary_mm"]
+            rows.append([math.log1p(b["n_lesions"]), math.log1p(b["TMTV_ml"]),
+                         math.log1p(b["TTLG"]), np.nan_to_num(b["Dmax_body"]),
+                         math.log1p(b["hottest_nonprimary_SUVmax"]),
+                         math.log1p(b["hottest_nonprimary_ml"]),
+                         0.0 if math.isnan(nearest) else math.log1p(nearest),
+                         float(b["hottest_nonprimary_ml"] > 0)])
+        return torch.tensor(rows, dtype=torch.float32, device=suv.device)
 
     def _tumour(self, suv, p, voxel_ml) -> list[torch.Tensor]:
         mass = p.sum((2, 3, 4))

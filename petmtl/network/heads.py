@@ -108,11 +108,25 @@ class OutcomeHead(nn.Module):
     refittable : bool, default=False
         Also hold a linear map of the features that replaces the dense layers once
         :meth:`set_linear` gives it its weights (see :mod:`petmtl.training.refit`).
+    n_clinical : int, default=0
+        Length of the (preprocessed) clinical covariate vector.
+    fusion : {"late", "film"}, default="late"
+        How the covariates join the image. ``"late"``: beside the image features and the
+        descriptors, into the dense layers and the linear path (and the refit).
+        ``"film"`` also conditions the image features on them (feature-wise linear
+        modulation, as in DAFT: ``f * (1 + gamma(c)) + beta(c)`` with ``gamma`` and
+        ``beta`` linear in the covariates ``c``, starting at the identity).
+
+    Notes
+    -----
+    The feature vector is laid out as ``[image features, covariates, descriptors]``; the
+    linear path reads the last two.
     """
 
     def __init__(self, tumor_channels: int, global_features: int, width: int,
                  norm: str | None = None, dropout: float = 0.5, *, n_descriptors: int = 0,
-                 n_outputs: int = 1, refittable: bool = False):
+                 n_outputs: int = 1, refittable: bool = False, n_clinical: int = 0,
+                 fusion: str = "late"):
         super().__init__()
         if tumor_channels == 0 and global_features == 0:
             raise ValueError("OutcomeHead needs tumour features, global features or both")
@@ -127,7 +141,16 @@ class OutcomeHead(nn.Module):
                 *_conv(width, 2 * width, norm), *_conv(2 * width, 2 * width, norm),
             )
             n_features += 2 * width
-        n_features += n_descriptors
+        if fusion not in ("late", "film"):
+            raise ValueError(f"fusion must be 'late' or 'film', got {fusion!r}")
+        self.n_clinical = n_clinical
+        self.film = None
+        if n_clinical and fusion == "film":  # starts at the identity: gamma = beta = 0
+            self.film = nn.Linear(n_clinical, 2 * n_features)
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
+        self.n_wide = n_clinical + n_descriptors
+        n_features += self.n_wide
         self.n_features = n_features
         self.refittable = refittable
         if refittable:  # buffers, not parameters: set by a refit, never by gradients
@@ -135,8 +158,8 @@ class OutcomeHead(nn.Module):
             self.register_buffer("linear_bias", torch.zeros(n_outputs))
             self.register_buffer("refitted", torch.tensor(False))
         self.wide = None
-        if n_descriptors:  # starts at zero: the descriptors earn their weight in training
-            self.wide = nn.Linear(n_descriptors, n_outputs, bias=False)
+        if self.n_wide:  # starts at zero: covariates and descriptors earn their weight
+            self.wide = nn.Linear(self.n_wide, n_outputs, bias=False)
             nn.init.zeros_(self.wide.weight)
         self.predictor = nn.Sequential(
             nn.Linear(n_features, 2 * width), nn.ReLU(inplace=True), nn.Dropout(dropout),
@@ -146,19 +169,30 @@ class OutcomeHead(nn.Module):
 
     def features(self, tumor_input: torch.Tensor | None,
                  global_features: torch.Tensor | None,
-                 descriptors: torch.Tensor | None = None) -> torch.Tensor:
+                 descriptors: torch.Tensor | None = None,
+                 clinical: torch.Tensor | None = None) -> torch.Tensor:
         """Return the concatenated multi-scale feature vector (n, n_features).
 
-        The descriptors, when the head has them, are its last ``n_descriptors`` entries.
+        Laid out as ``[image features, covariates, descriptors]`` (see the class notes).
         """
         parts = []
         if self.tumor is not None:
             parts.append(global_average_pool(self.tumor(tumor_input)))
         if global_features is not None:
             parts.append(global_features)
-        if self.n_descriptors:
-            parts.append(descriptors)
-        return torch.cat(parts, dim=1)
+        image = torch.cat(parts, dim=1)
+        if self.n_clinical:
+            if clinical is None or clinical.shape != (len(image), self.n_clinical):
+                got = None if clinical is None else tuple(clinical.shape)
+                raise ValueError(f"clinical must have shape (n, {self.n_clinical}) for this "
+                                 f"T4; got {got}")
+            clinical = clinical.to(image.dtype)
+            if self.film is not None:
+                gamma, beta = self.film(clinical).chunk(2, dim=1)
+                image = image * (1.0 + gamma) + beta
+        extra = [t for t, n in ((clinical, self.n_clinical), (descriptors, self.n_descriptors))
+                 if n]
+        return torch.cat([image, *extra], dim=1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Outcome logits from :meth:`features`' output: (n,), or (n, n_outputs) when > 1."""
@@ -167,7 +201,7 @@ class OutcomeHead(nn.Module):
         else:
             logit = self.predictor(features)
             if self.wide is not None:
-                logit = logit + self.wide(features[:, -self.n_descriptors:])
+                logit = logit + self.wide(features[:, -self.n_wide:])
         return logit.squeeze(1) if logit.shape[1] == 1 else logit
 
     def set_linear(self, weight: torch.Tensor, bias: torch.Tensor) -> None:

@@ -83,6 +83,15 @@ class MultiTaskWNet(nn.Module):
     refit_outcome : bool, default=False
         T4 holds a linear head that :mod:`petmtl.training.refit` can fit after training
         (:meth:`~petmtl.network.OutcomeHead.set_linear`).
+    n_clinical : int, default=0
+        Length of the clinical covariate vector that :meth:`forward` then requires.
+    clinical_fusion : {"late", "film"}, default="late"
+        How T4 joins the covariates to the image (see
+        :class:`~petmtl.network.OutcomeHead`).
+    lesion_burden : str, float or None, default=None
+        With ``descriptors``: add the whole-body lesion burden found by this threshold
+        rule, with the predicted tumour as the primary (see
+        :class:`~petmtl.network.descriptors.PETDescriptors`).
 
     Notes
     -----
@@ -100,7 +109,9 @@ class MultiTaskWNet(nn.Module):
                  descriptors: bool = False, voxel_size=(2.0, 2.0, 2.0),
                  input_shift: float = 0.0, input_scale: float = 1.0, pathology_grid: int = 2,
                  n_outcome_outputs: int = 1, refit_outcome: bool = False,
-                 global_pooling: str = "avg", peritumoral_mm: float = 0.0):
+                 global_pooling: str = "avg", peritumoral_mm: float = 0.0,
+                 n_clinical: int = 0, clinical_fusion: str = "late",
+                 lesion_burden: str | float | None = None):
         super().__init__()
         if depth < 2:
             raise ValueError(f"depth must be >= 2, got {depth}")
@@ -119,7 +130,8 @@ class MultiTaskWNet(nn.Module):
         self.descriptors = None
         n_location = 0
         if descriptors:
-            self.descriptors = PETDescriptors(voxel_size, tumour=segmentation)
+            self.descriptors = PETDescriptors(voxel_size, tumour=segmentation,
+                                              lesion_burden=lesion_burden)
             self.standardize = RunningStandardize(self.descriptors.n_features)
             self.register_buffer("input_shift", torch.tensor(float(input_shift)),
                                  persistent=False)
@@ -150,7 +162,8 @@ class MultiTaskWNet(nn.Module):
         self.outcome = OutcomeHead(
             tumor_channels, n_global, base_width, norm, dropout,
             n_descriptors=0 if self.descriptors is None else self.descriptors.n_features,
-            n_outputs=n_outcome_outputs, refittable=refit_outcome)
+            n_outputs=n_outcome_outputs, refittable=refit_outcome, n_clinical=n_clinical,
+            fusion=clinical_fusion)
 
     @property
     def divisor(self) -> int:
@@ -179,7 +192,8 @@ class MultiTaskWNet(nn.Module):
         return [name for name in ("reconstruction", "segmentation")
                 if name in needed and getattr(self, name) is not None]
 
-    def forward(self, x: torch.Tensor, *, outputs=None, return_intermediates: bool = False
+    def forward(self, x: torch.Tensor, *, clinical: torch.Tensor | None = None, outputs=None,
+                return_intermediates: bool = False
                 ) -> dict[str, torch.Tensor]:
         """Run the enabled tasks (or only those that ``outputs`` needs).
 
@@ -187,6 +201,8 @@ class MultiTaskWNet(nn.Module):
         ----------
         x : torch.Tensor of shape (n, 1, x, y, z)
             Intensity-scaled PET volumes.
+        clinical : torch.Tensor of shape (n, n_clinical), optional
+            The preprocessed covariates, required by T4 when ``n_clinical > 0``.
         outputs : sequence of str, optional
             Outputs wanted, among :attr:`output_names`; the branches that none of
             them needs are not run. Default: all.
@@ -230,7 +246,7 @@ class MultiTaskWNet(nn.Module):
                 _crop_to(encoded[-1], self._extent(spatial, -1)), location)
         if wanted & {"features", "outcome"}:
             out["features"] = self._outcome_features(x, spatial, encoded, levels, out,
-                                                     descriptors)
+                                                     descriptors, clinical)
             out["outcome"] = self.outcome(out["features"])
         for name in ("reconstruction", "segmentation"):
             if name in out:
@@ -252,8 +268,8 @@ class MultiTaskWNet(nn.Module):
         with torch.autocast(x.device.type, enabled=False):
             return self.standardize(self.descriptors(suv, probability))
 
-    def _outcome_features(self, x, spatial, encoded, levels, out, descriptors=None
-                          ) -> torch.Tensor:
+    def _outcome_features(self, x, spatial, encoded, levels, out, descriptors=None,
+                          clinical=None) -> torch.Tensor:
         global_vector = None
         if self.outcome.n_global:
             scales = [(encoded[-1], -1), (encoded[-2], -2)]
@@ -283,4 +299,4 @@ class MultiTaskWNet(nn.Module):
                 tumor_input = torch.cat(channels, dim=1)
             else:
                 tumor_input = x
-        return self.outcome.features(tumor_input, global_vector, descriptors)
+        return self.outcome.features(tumor_input, global_vector, descriptors, clinical)

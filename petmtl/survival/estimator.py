@@ -176,19 +176,45 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
         return None if hazard is None else hazard.y
 
     # -------------------------------------------------------------- predict
-    def predict(self, X) -> np.ndarray:
+    _oof_output = "risk"
+
+    def _combine_outcomes(self, views: np.ndarray) -> np.ndarray:
+        """One T4 output from several views: the mean log-risk (Cox), or the hazards of
+        the mean survival curve (logistic hazard)."""
+        views = np.asarray(views, dtype=np.float64)
+        if len(views) == 1 or self.loss == "cox":
+            return views.mean(axis=0)
+        survival = np.mean([hazard_to_survival(torch.from_numpy(np.atleast_2d(v)).float())
+                            .double().numpy() for v in views], axis=0)
+        before = np.column_stack([np.ones(len(survival)), survival[:, :-1]])
+        hazard = np.clip(1.0 - survival / np.clip(before, 1e-12, None), 1e-9, 1.0 - 1e-9)
+        return np.log(hazard / (1.0 - hazard))
+
+    def predict(self, X, return_std: bool = False):
         """Risk score of each volume: higher means an earlier event.
 
         Parameters
         ----------
-        X : array-like of shape (n, x, y, z), or a sequence of NIfTI paths
+        X : array-like of shape (n, x, y, z), paths, or a table with covariates
+            As for :meth:`fit`.
+        return_std : bool, default=False
+            Also return each patient's spread: the standard deviation of the risk over
+            the views of the prediction, the members of an ensemble (``n_members``) and
+            the test-time flips (``tta``); 0 for a single network without flips.
 
         Returns
         -------
         risk : ndarray of shape (n,)
-            The Cox log-risk, or minus the expected number of time bins survived.
+            The Cox log-risk, or minus the expected number of time bins survived (of the
+            views combined: the mean log-risk, or the mean survival curve).
+        std : ndarray of shape (n,)
+            Only with ``return_std``.
         """
-        return self._risk(self._network_outputs(X, ("outcome",))["outcome"])
+        if not return_std:
+            return self._risk(self._network_outputs(X, ("outcome",))["outcome"])
+        views = self._network_views(X, ("outcome",))["outcome"]
+        risks = np.stack([self._risk(view) for view in views])
+        return self._risk(self._combine_outcomes(views)), risks.std(axis=0)
 
     def _risk(self, output: np.ndarray) -> np.ndarray:
         """Risk scores from T4's raw output (log-risks, or hazard logits per bin)."""

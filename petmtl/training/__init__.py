@@ -25,6 +25,7 @@ from .callbacks import (
     GradientClipping,
     LRSchedule,
     ProgressBar,
+    WeightAveraging,
 )
 from .checkpoint import Continuation, RunState, cpu_copy, read_run, write_checkpoint
 from .distributed import ProcessGroup, launched_by_torchrun, process_group, unwrap
@@ -36,8 +37,8 @@ __all__ = [
     "BestWeights", "Callback", "Checkpointing", "Continuation", "DeferredInterrupt",
     "EarlyStopping", "GradientClipping", "LRSchedule", "LinearRefit", "LoopState",
     "ProcessGroup", "ProgressBar", "RunState", "TrainingLoop", "TrainingResult",
-    "TrainingSetup", "cpu_copy", "launched_by_torchrun", "process_group", "read_run",
-    "refit_linear", "train", "unwrap", "validation_split", "write_checkpoint",
+    "TrainingSetup", "WeightAveraging", "cpu_copy", "launched_by_torchrun", "process_group",
+    "read_run", "refit_linear", "train", "unwrap", "validation_split", "write_checkpoint",
 ]
 
 

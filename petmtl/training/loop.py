@@ -211,6 +211,7 @@ class TrainingLoop:
         record.update({f"train_{k}": v for k, v in self.train_epoch(epoch).items()})
         # every process ends the epoch with the same network, batch statistics included
         self.setup.group.average_buffers(self.module)
+        self._notify("on_train_epoch_end")
         if self.valid_loader is not None:
             record.update({f"valid_{k}": v for k, v in self.validate(epoch).items()})
         group = self.setup.group  # the same record in every process: the mean duration
@@ -225,7 +226,7 @@ class TrainingLoop:
     def compute_loss(self, batch: dict, *, epoch: int, phase: str):
         """Outputs, weighted loss and its terms for a prepared batch; refuse NaN/Inf."""
         setup = self.setup
-        outputs = self.forward(batch["image"])
+        outputs = self.forward(batch["image"], clinical=batch.get("clinical"))
         loss, terms = multitask_loss(outputs, batch, setup.weights,
                                      dice_smooth=setup.dice_smooth,
                                      seg_bce_weight=setup.seg_bce_weight,

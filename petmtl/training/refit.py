@@ -34,6 +34,9 @@ class LinearRefit:
         Mean held-out outcome loss of each candidate penalty.
     n_samples : int
         Samples the model was fitted on.
+    cv_scores : dict of str to float
+        With a ``score_fn``: its scores (e.g. ``{"auc": ...}`` or ``{"cindex": ...}``) of
+        the out-of-fold outputs of the chosen penalty, pooled over the folds.
     """
 
     weight: torch.Tensor
@@ -41,6 +44,7 @@ class LinearRefit:
     penalty: float
     cv_losses: list
     n_samples: int
+    cv_scores: dict
 
 
 def _subset(targets: dict, index: np.ndarray) -> dict:
@@ -68,7 +72,7 @@ def _fit(z: torch.Tensor, targets: dict, loss_fn, n_outputs: int,
 
 def refit_linear(features: np.ndarray, targets: dict, loss_fn, *, n_outputs: int,
                  strata: np.ndarray, penalties=PENALTIES, n_splits: int = 5,
-                 random_state: int = 0) -> LinearRefit:
+                 random_state: int = 0, score_fn=None) -> LinearRefit:
     """Fit ``loss_fn`` with a linear model of ``features``, the L2 penalty by CV.
 
     Parameters
@@ -88,6 +92,9 @@ def refit_linear(features: np.ndarray, targets: dict, loss_fn, *, n_outputs: int
     n_splits : int
         Cross-validation folds (fewer when a stratum is smaller).
     random_state : int
+    score_fn : callable, optional
+        ``score_fn(output, targets)`` -> dict of scores of a whole set (the outcome task's
+        ``validate``), reported for the chosen penalty's out-of-fold outputs.
 
     Returns
     -------
@@ -98,21 +105,29 @@ def refit_linear(features: np.ndarray, targets: dict, loss_fn, *, n_outputs: int
     z = (x - mean) / std
     counts = np.unique(strata, return_counts=True)[1]
     splits = min(n_splits, int(counts.min())) if len(counts) > 1 else 0
-    cv_losses = []
+    cv_losses, out_of_fold = [], []
     for penalty in penalties:
         if splits < 2:
             cv_losses.append(float("nan"))
             continue
         folds = StratifiedKFold(splits, shuffle=True, random_state=random_state)
-        held_out = []
+        held_out, outputs = [], torch.zeros(len(z), n_outputs)
         for train, test in folds.split(z, strata):
             weight, bias = _fit(z[train], _subset(targets, train), loss_fn, n_outputs, penalty)
-            held_out.append(float(loss_fn(F.linear(z[test], weight, bias).float(),
-                                          _subset(targets, test))))
+            output = F.linear(z[test], weight, bias).float()
+            outputs[torch.as_tensor(test)] = output
+            held_out.append(float(loss_fn(output, _subset(targets, test))))
         cv_losses.append(float(np.mean(held_out)))
+        out_of_fold.append(outputs)
     finite = [v if np.isfinite(v) else np.inf for v in cv_losses]
-    best = penalties[int(np.argmin(finite))] if np.isfinite(min(finite)) else 1.0
+    chosen = int(np.argmin(finite)) if np.isfinite(min(finite)) else None
+    best = penalties[chosen] if chosen is not None else 1.0
+    cv_scores = {}
+    if score_fn is not None and chosen is not None:
+        output = out_of_fold[chosen]
+        scores = score_fn(output[:, 0] if n_outputs == 1 else output, targets)
+        cv_scores = {k: float(v) for k, v in scores.items() if k != "outcome"}
     weight, bias = _fit(z, targets, loss_fn, n_outputs, best)
     weight = weight / std  # fold the standardisation into the weights
     bias = bias - (weight * mean).sum(1)
-    return LinearRefit(weight.float(), bias.float(), float(best), cv_losses, len(x))
+    return LinearRefit(weight.float(), bias.float(), float(best), cv_losses, len(x), cv_scores)

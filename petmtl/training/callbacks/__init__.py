@@ -15,6 +15,7 @@ from .grad_clip import GradientClipping
 from .interrupt import DeferredInterrupt
 from .lr_schedule import LR_SCHEDULES, LRSchedule
 from .progress import ProgressBar
+from .weight_averaging import WeightAveraging
 
 __all__ = ["LR_SCHEDULES", "BestWeights", "Callback", "Checkpointing", "DeferredInterrupt",
-           "EarlyStopping", "GradientClipping", "LRSchedule", "ProgressBar"]
+           "EarlyStopping", "GradientClipping", "LRSchedule", "ProgressBar", "WeightAveraging"]

@@ -28,6 +28,9 @@ class Callback:
     def on_batch_end(self, loop) -> None:
         """After a training batch's optimizer step."""
 
+    def on_train_epoch_end(self, loop) -> None:
+        """After an epoch's training batches, before its validation."""
+
     def on_epoch_end(self, loop) -> None:
         """After an epoch's record (training and validation) joined ``loop.state.history``."""
 
