@@ -91,6 +91,12 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
     peritumoral_mm : float, default=0.0
         With T2, T4's tumour branch also reads the PET in a ring of this width (mm)
         around the predicted tumour; 0 is the paper's tumour-only input.
+    lesion_burden : {"suv2.5", "suv4.0", "suvmax41"}, float or None, default=None
+        Add to T4's PET descriptors the whole-body lesion burden of the lesions this
+        threshold rule finds (:func:`petmtl.pet.detect_lesions`), with the predicted
+        tumour as the primary: number, TMTV, TLG, dissemination, the hottest and the
+        nearest non-primary lesion (:class:`petmtl.network.descriptors.PETDescriptors`).
+        Needs ``outcome_descriptors``.
     refit_outcome : bool, default=True
         After the multi-task training, refit T4 as a linear model of its input features
         (the deep multi-scale features and the PET descriptors) on the frozen network:
@@ -98,7 +104,20 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         5-fold cross-validation among them (:mod:`petmtl.training.refit`). On small
         cohorts this is more reliable than the dense layers trained by mini-batches, and
         it selects the outcome model on the outcome alone. False keeps the trained dense
-        T4 (the paper). The choice is in ``outcome_refit_``.
+        T4 (the paper). The choice, and the cross-validated score of the refitted model
+        (``cv_scores``: AUC and accuracy of its out-of-fold outputs), are in
+        ``outcome_refit_``; ``verbose`` prints them when the fit ends.
+    image_column : str, default="image"
+        When X is a pandas DataFrame: the column holding the PET volumes (arrays) or their
+        paths; every other column is a clinical covariate of T4 (see the "Clinical data"
+        page of the docs).
+    clinical_fusion : {"late", "film"}, default="late"
+        How T4 joins the covariates to the image: beside the image features and the
+        descriptors (``"late"``, also in the linear refit), or also scaling and shifting
+        the image features by them (``"film"``, FiLM/DAFT). See
+        :class:`petmtl.network.OutcomeHead`.
+    clinical_categorical : tuple of str or None, default=None
+        The covariates to one-hot encode; None: those of a non-numeric dtype.
     pathology_grid : int, default=2
         T3 flattens a ``pathology_grid`` cube of pooled bottleneck features, so it sees
         where the tumour is (the paper flattens the whole map; 1 is global average
@@ -120,6 +139,16 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
     grad_clip : float or None, default=None
         Clip the global L2 norm of the gradients to this value before every optimizer
         step (:class:`petmtl.training.GradientClipping`); None does not clip.
+    weight_averaging : {"ema"} or None, default=None
+        Keep an exponential moving average of the weights along the run (decay 0.99 per
+        step, with ``torch.optim.swa_utils``), and validate, keep and predict with it
+        (:class:`petmtl.training.WeightAveraging`); no extra fit.
+    n_members : int, default=1
+        An ensemble of ``n_members`` networks: the samples are cut into as many folds
+        (stratified by the outcome); member ``k`` trains on the others and validates and
+        stops early on fold ``k``; predictions average the members' probabilities. Each
+        member predicts its held-out fold (``oof_proba_``, for conformal calibration).
+        Not with ``checkpoint_path``, ``resume`` or ``warm_start``.
     batch_size : int, default=4
         Training mini-batch (paper: 4); prediction uses twice this.
     max_epochs : int, default=100
@@ -152,6 +181,10 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         makes a pathology defined by location (lung vs oesophagus, upper vs lower)
         unlearnable. A tuple names the axes to flip, e.g. ``(0, 1, 2)`` (all three,
         petmtl 0.1's ``True``); False flips nothing.
+    tta : bool or tuple of int, default=False
+        Test-time flips: predictions average the input and its mirror along these axes
+        (True: the left-right axis 0, as ``augment``), for every head; per-voxel outputs
+        are mirrored back. See ``predict_proba(return_std=True)`` for the spread.
     intensity_scale : "auto", float or None, default="auto"
         Input scaling: "auto" standardises with the training voxels' mean and
         standard deviation; a number divides the SUV by it; None feeds raw values.
@@ -243,7 +276,19 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         Input scaling learnt in fit.
     outcome_refit_ : dict
         With ``refit_outcome``: the chosen ``penalty``, the cross-validated outcome loss
-        of each candidate (``cv_losses``) and ``n_samples``.
+        of each candidate (``cv_losses``), the cross-validated scores of the chosen one
+        (``cv_scores``) and ``n_samples`` (per member under ``members`` for an ensemble).
+    members_ : list of MultiTaskWNet
+        The networks whose predictions are combined (``module_`` first; one without an
+        ensemble).
+    member_histories_, member_best_epochs_ : list
+        Ensembles only: each member's ``history_`` and ``best_epoch_``.
+    oof_proba_ : ndarray of shape (n_labelled, 2)
+        Ensembles only: each labelled training sample's probabilities from the member
+        that held it out; ``oof_index_`` gives the samples (rows of X).
+    clinical_preprocessor_ : ColumnTransformer or None
+        The covariates' preprocessing learnt in fit (None without covariates);
+        ``n_clinical_features_`` its output width.
 
     See Also
     --------

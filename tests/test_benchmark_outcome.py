@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+pytestmark = pytest.mark.slow  # every test here takes seconds to minutes
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "outcome.py"
 

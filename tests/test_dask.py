@@ -16,6 +16,8 @@ from petmtl._runtime import threads_per_fit
 
 from .conftest import TINY, make_blob_volumes
 
+pytestmark = pytest.mark.slow  # every test here takes seconds to minutes
+
 distributed = pytest.importorskip("distributed", reason="dask[distributed] is not installed")
 joblib = pytest.importorskip("joblib")
 

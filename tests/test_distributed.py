@@ -15,6 +15,8 @@ from petmtl.serialization import read_record
 
 from .conftest import wait_for_file
 
+pytestmark = pytest.mark.slow  # every test here takes seconds to minutes
+
 HELPER = Path(__file__).resolve().parent / "_distributed_fit.py"
 ROOT = HELPER.parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test here takes seconds to minutes
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -10,6 +10,8 @@ import pytest
 
 from .conftest import SHARED_DATA
 
+pytestmark = pytest.mark.slow  # every test here takes seconds to minutes
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 STS = SHARED_DATA / "sts-pet"
 

@@ -9,6 +9,8 @@ from petmtl.metrics import dice_score
 
 from .conftest import make_blob_volumes
 
+pytestmark = pytest.mark.slow  # every test here takes seconds to minutes
+
 
 @pytest.mark.slow
 def test_learns_outcome_and_segmentation_on_held_out_volumes():

@@ -2,6 +2,7 @@
 
 import nibabel as nib
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -10,6 +11,8 @@ from petmtl.io import load_mask, load_pet
 
 from .test_path_input import PATHS, write_cohort
 from .test_real_data import CROPS, needs_sts
+
+pytestmark = pytest.mark.slow  # every test here takes seconds to minutes
 
 # LPS orientation (the scanner's), 4.06 x 4.06 x 2.0 mm voxels as in the paper's data
 LPS_ANISO = np.array([[-4.06, 0, 0, 120.0], [0, -4.06, 0, 95.0], [0, 0, 2.0, -40.0],

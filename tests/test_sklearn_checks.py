@@ -5,10 +5,13 @@ really run through the network.
 """
 
 import numpy as np
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from petmtl import MultiTaskPETEstimator, MultiTaskPETSurvival
 from petmtl.survival import make_survival_y
+
+pytestmark = pytest.mark.slow  # every test here takes seconds to minutes
 
 TINY_CHECKS = dict(tasks=("reconstruction",), outcome_features="global", base_width=2,
                    depth=2, max_epochs=10, batch_size=32, random_state=0)

@@ -53,7 +53,9 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
     **shared
         Every other parameter of :class:`~petmtl.MultiTaskPETEstimator` (``tasks``,
         ``base_width``, ``max_epochs``, ``early_stopping_score`` with "cindex" in place
-        of "auc", ...), with the same meaning and default.
+        of "auc", clinical covariates, ensembles, test-time flips, ...), with the same
+        meaning and default. An ensemble averages the members' log-risks (Cox) or survival
+        curves (logistic hazard); Breslow's baseline is fitted on the combined risk.
 
     Attributes
     ----------
@@ -73,6 +75,9 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
         Cox only: ``exp(-cum_baseline_hazard_)``.
     time_bins_ : ndarray or None
         Logistic hazard only: the bin edges.
+    oof_risk_ : ndarray
+        Ensembles (``n_members > 1``) only: each labelled training sample's risk from the
+        member that held it out (rows ``oof_index_``).
     module_, history_, best_epoch_, device_, ...
         As for :class:`~petmtl.MultiTaskPETEstimator`.
 
