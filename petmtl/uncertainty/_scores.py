@@ -179,8 +179,8 @@ def prediction_sets(proba, threshold: float, *, method: str = "lac", u=None) -> 
         classes ranked by decreasing probability. Randomised (``u`` given): the classes
         whose randomised score with this sample's ``u`` is within the threshold, which
         may be none. Not randomised: the classes until their total reaches the
-        threshold, the class that reaches it included (Angelopoulos and Bates, 2021,
-        section 2.1), plus any class whose score is within the threshold; never empty.
+        threshold, the class that reaches it included (Angelopoulos and Bates, 2021),
+        plus any class whose score is within the threshold; never empty.
     u : array-like of shape (n,) in [0, 1], optional
         ``"aps"`` only: one uniform draw per sample, drawn independently of the
         calibration draws.
