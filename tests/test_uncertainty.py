@@ -294,6 +294,15 @@ def test_metadata_routing_sends_requested_fit_params_to_the_estimator():
     assert model.n_calibration_ == 100 and len(result["test_score"]) == 3
 
 
+def test_passes_scikit_learn_estimator_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_estimator(ConformalClassifier(LogisticRegression(), calibration_size=0.5,
+                                            random_state=0))
+
+
 def test_invalid_parameters_and_unstratifiable_splits():
     X, y = logistic_patients(40, 9)
     with pytest.raises(ValueError, match="alpha must be in"):
@@ -305,6 +314,8 @@ def test_invalid_parameters_and_unstratifiable_splits():
     with pytest.raises(ValueError, match=r"calibration_size=0.25 cannot split the 40 "
                                          r"samples stratified by y \(counts"):
         ConformalClassifier(LogisticRegression()).fit(X, y_rare)
+    with pytest.raises(ValueError, match="got a continuous target"):
+        ConformalClassifier(LogisticRegression()).fit(X, X[:, 0])
 
 
 # ------------------------------------------------------------------- the spread

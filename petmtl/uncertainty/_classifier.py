@@ -14,7 +14,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import _safe_indexing, get_tags
 from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d, indexable
 
 from .._constraints import Interval, NoneOr, Options, Satisfies, check_params
 from ._scores import METHODS, conformal_quantile, nonconformity_scores, prediction_sets
@@ -186,6 +187,7 @@ class ConformalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             out-of-fold probabilities.
         """
         check_params(self.get_params(deep=False), self._parameter_constraints)
+        X, y = _check_X_y(X, y, type(self).__name__)
         fit_params = self._route(fit_params)
         n_samples = _num_samples(X)
         if self.calibration == "prefit":
@@ -330,6 +332,24 @@ class ConformalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         tags.input_tags = inner.input_tags
         tags.classifier_tags = inner.classifier_tags
         return tags
+
+
+def _check_X_y(X, y, name: str):
+    """X and y indexable by rows (sparse as CSR), of the same length; y 1-D labels."""
+    if y is None:
+        raise ValueError(f"{name} requires y to be passed, but the target y is None")
+    X, y = indexable(X, y)
+    y = column_or_1d(y, warn=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # NaN cast when probing ints
+            kind = type_of_target(y)
+    except ValueError:  # e.g. NaN marking unknown outcomes: the estimator judges them
+        kind = None
+    if kind in ("continuous", "continuous-multioutput"):
+        raise ValueError(f"y must hold class labels, got a continuous target (Unknown label "
+                         f"type: {kind}); {name} is a classifier")
+    return X, y
 
 
 def _rows(params: dict, index: np.ndarray, n_samples: int) -> dict:
