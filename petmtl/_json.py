@@ -21,7 +21,9 @@ def register_type(cls: type, tag: str, to_plain: Callable[[Any], Any],
     """Let :func:`encode` and :func:`decode` store instances of ``cls``.
 
     ``to_plain(value)`` returns data that :func:`encode` can store (it is encoded in
-    turn) and ``from_plain(data)`` rebuilds the instance; the tag names the type in files.
+    turn), or raises TypeError saying why this instance cannot be stored (the message is
+    prefixed with the value's name); ``from_plain(data)`` rebuilds the instance; the tag
+    names the type in files.
     """
     _TYPES[tag] = (cls, to_plain, from_plain)
 
@@ -62,7 +64,11 @@ def encode(value: Any, where: str) -> Any:
         return {"__device__": str(value)}
     for tag, (cls, to_plain, _) in _TYPES.items():
         if isinstance(value, cls):
-            return {"__type__": tag, "value": encode(to_plain(value), where)}
+            try:
+                plain = to_plain(value)
+            except TypeError as exc:
+                raise TypeError(f"cannot store {where}: {exc}") from None
+            return {"__type__": tag, "value": encode(plain, where)}
     raise TypeError(f"cannot store {where} of type {type(value).__name__} in a model file "
                     "(supported: numbers, strings, None, tuples, lists, dicts with string "
                     "keys, NumPy arrays and scalars, torch.device)")

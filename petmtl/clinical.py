@@ -14,6 +14,14 @@ own pieces, so that everything is learnt in ``fit`` on the training rows only:
 naming the column of every problem (an absent column, an unseen category, a missing value
 where the training rows had none), so that nothing shifts silently.
 
+A transformer made by :func:`clinical_preprocessor`, fitted or not, can be a parameter or
+fitted attribute of a model saved to a petmtl model file: the file keeps what it learnt
+(column names, medians, means and standard deviations, missing-indicator columns,
+category levels) as plain data, never a pickle or a training row, and loading rebuilds a
+transformer with the same ``transform`` output and output names. Any other
+``ColumnTransformer`` is refused with a TypeError. What the stored statistics reveal
+about the training rows is listed in the "Clinical data" page of the docs.
+
 Examples
 --------
 >>> import numpy as np, pandas as pd
@@ -39,7 +47,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from . import _clinical_store
 from ._constraints import Options, check_param
+from ._json import register_type
 from ._optional import import_optional
 
 __all__ = ["MISSING_LEVEL", "as_levels", "check_covariates", "clinical_preprocessor",
@@ -133,11 +143,19 @@ def clinical_preprocessor(
                         ("scale", StandardScaler())])
     levels = Pipeline([
         ("levels", FunctionTransformer(as_levels, feature_names_out="one-to-one")),
-        ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_LEVEL)),
+        # keep_empty_features: a column without any observed value in the training rows
+        # is all "missing" rather than dropped (which broke fit and the checks)
+        ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_LEVEL,
+                                 keep_empty_features=True)),
         ("encode", OneHotEncoder(handle_unknown=handle_unknown, sparse_output=False)),
     ])
     return ColumnTransformer([("numeric", numbers, numeric), ("categorical", levels, categorical)],
                              remainder="drop")
+
+
+register_type(ColumnTransformer, "petmtl.clinical_preprocessor",
+              lambda pre: _clinical_store.to_plain(pre, clinical_preprocessor),
+              lambda plain: _clinical_store.from_plain(plain, clinical_preprocessor))
 
 
 def _names(columns, name: str) -> list[str]:

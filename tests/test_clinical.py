@@ -124,6 +124,20 @@ def test_unseen_categories_absent_columns_and_missing_values():
         clinical_preprocessor(numeric=["age"], categorical=["age"])
 
 
+def test_a_categorical_column_never_observed_in_training_is_all_missing():
+    # it used to be dropped by the imputer: fit failed ("0 feature(s)") when it was the only
+    # categorical column, and check_covariates failed on the column count otherwise
+    data = table().assign(hpv=np.nan)
+    for categorical in (["hpv"], ["sex", "hpv"]):
+        pre = clinical_preprocessor(numeric=[], categorical=categorical).fit(data.iloc[TRAIN])
+        assert "categorical__hpv_missing" in list(pre.get_feature_names_out())
+        out = pre.transform(data.iloc[TRAIN])
+        np.testing.assert_array_equal(
+            out[:, list(pre.get_feature_names_out()).index("categorical__hpv_missing")], 1.0)
+        with pytest.warns(UserWarning, match=r"'hpv' has categories \['positive'\] never"):
+            check_covariates(pre, data.iloc[TEST].assign(hpv="positive"))
+
+
 def test_dtype_selection_and_pickle_round_trip():
     data = table()
     pre = clinical_preprocessor().fit(data.iloc[TRAIN])
@@ -149,3 +163,203 @@ def test_covariates_from_a_written_cohort(tmp_path):
     assert list(covariates_from_manifest(manifest, ["sex"]).columns) == ["sex"]
     with pytest.raises(ValueError, match=r"columns \['bmi'\] are not in manifest.extra"):
         covariates_from_manifest(manifest, ["bmi"])
+
+
+# ------------------------------------------------------- model files (no pickles)
+def _round_trip(pre, tmp_path=None):
+    """encode -> JSON text -> (torch.save / torch.load(weights_only=True)) -> decode."""
+    import io
+    import json
+
+    import torch
+
+    from petmtl._json import decode, encode
+
+    text = json.dumps(encode(pre, "attribute 'clinical_preprocessor_'"), allow_nan=True)
+    buffer = io.BytesIO()
+    torch.save({"metadata": text}, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=True)["metadata"]
+    assert loaded == text
+    return decode(json.loads(loaded)), text
+
+
+def _outcome(function, *args, **kwargs):
+    """What a call gives: its result (or exception) and the messages of its warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = function(*args, **kwargs)
+        except (ValueError, TypeError) as exc:
+            result = (type(exc), str(exc))
+    return result, [str(w.message) for w in caught]
+
+
+def _assert_same_behaviour(pre, back, tables):
+    assert list(back.get_feature_names_out()) == list(pre.get_feature_names_out())
+    for data in tables:
+        (want, want_warnings), (got, got_warnings) = (
+            _outcome(p.transform, data) for p in (pre, back))
+        if isinstance(want, tuple):
+            assert got == want
+        elif isinstance(want, pd.DataFrame):
+            pd.testing.assert_frame_equal(got, want, check_exact=True)
+        else:
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)  # bit for bit (NaN equal to NaN)
+        assert got_warnings == want_warnings
+        for missing in ("impute", "error"):
+            want, want_warnings = _outcome(check_covariates, pre, data, missing=missing)
+            got, got_warnings = _outcome(check_covariates, back, data, missing=missing)
+            assert (got is data) == (want is data) and (got is data or got == want)
+            assert got_warnings == want_warnings
+
+
+def _column(draw, st, n, kind):
+    if kind == "numeric":
+        values = draw(st.lists(st.one_of(
+            st.floats(-1e4, 1e4, allow_nan=False, width=32), st.just(np.nan)),
+            min_size=n, max_size=n))
+        dtype = draw(st.sampled_from(["float64", "float32"]))
+        if not np.isnan(values).any() and draw(st.booleans()):
+            values, dtype = np.round(values), draw(st.sampled_from(["int64", "float64"]))
+        return pd.Series(values, dtype=dtype)
+    levels = draw(st.sampled_from([["a", "b", "T1", "missing"], [0, 1, 2, 3], [0.5, 1.0, 2.5],
+                                   [True, False]]))
+    values = draw(st.lists(st.one_of(st.sampled_from(levels), st.none(), st.just(np.nan)),
+                           min_size=n, max_size=n))
+    return pd.Series(values, dtype=draw(st.sampled_from(["object", "category"])))
+
+
+def _random_case(draw, st):
+    n_train, n_test = draw(st.integers(1, 10)), draw(st.integers(1, 6))
+    kinds = draw(st.lists(st.sampled_from(["numeric", "categorical"]), min_size=1,
+                          max_size=5))
+    data = pd.DataFrame({f"c{j}": _column(draw, st, n_train + n_test, kind)
+                         for j, kind in enumerate(kinds)})
+    handle_unknown = draw(st.sampled_from(["ignore", "error"]))
+    if draw(st.booleans()):  # dtype-based selection; category/object columns are categorical
+        return clinical_preprocessor(handle_unknown=handle_unknown), data, n_train
+    roles = [draw(st.sampled_from(["numeric", "categorical", "unused"]) if kind == "numeric"
+                  else st.sampled_from(["categorical", "unused"])) for kind in kinds]
+    lists = {role: [c for c, r in zip(data.columns, roles, strict=True) if r == role]
+             for role in ("numeric", "categorical")}
+    data["name"] = [f"patient {i}" for i in range(len(data))]  # never used, never stored
+    return clinical_preprocessor(**lists, handle_unknown=handle_unknown), data, n_train
+
+
+def test_fitted_preprocessor_round_trips_through_a_model_file_on_random_tables():
+    """Random tables (numeric columns with NaN, float32 and int; categorical columns of
+    strings, numbers and booleans, object or category dtype, with None/NaN; dtype-based
+    selection or explicit lists with unused columns; both handle_unknown): the rebuilt
+    transformer gives the same transform (unseen categories, new missing values), output
+    names and check_covariates results, and a clone of it refits as the original."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from sklearn.base import clone
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.data())
+    def check(hyp):
+        pre, data, n_train = _random_case(hyp.draw, st)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. a column without any observed value
+            pre.fit(data.iloc[:n_train])
+        back, text = _round_trip(pre)
+        assert "patient" not in text
+        _assert_same_behaviour(pre, back, [data.iloc[:n_train], data.iloc[n_train:], data])
+        assert _round_trip(back)[1] == text  # stored again, the same file
+        refit = [_outcome(lambda p: clone(p).fit(data.iloc[n_train:]).transform(data), p)
+                 for p in (pre, back)]
+        assert refit[0][0].__class__ is refit[1][0].__class__
+        if isinstance(refit[0][0], np.ndarray):
+            np.testing.assert_array_equal(refit[1][0], refit[0][0])
+
+    check()
+
+
+def test_round_trip_of_the_documented_table_through_a_model_file(tmp_path):
+    from petmtl.serialization import ModelRecord, read_record, write_record
+
+    data = table()
+    for pre in (clinical_preprocessor(),
+                clinical_preprocessor(numeric=["age"], categorical=["sex", "ecog", "t_stage"],
+                                      handle_unknown="error"),
+                clinical_preprocessor().set_output(transform="pandas")):
+        pre.fit(data.iloc[TRAIN])
+        path = write_record(tmp_path / "model.pt", ModelRecord(
+            "AnyEstimator", {}, {"clinical_preprocessor_": pre}))
+        back = read_record(path).attributes["clinical_preprocessor_"]  # weights_only=True
+        assert type(back) is type(pre) and back is not pre
+        _assert_same_behaviour(pre, back, [data.iloc[TRAIN], data.iloc[TEST], data])
+    assert isinstance(back.transform(data), pd.DataFrame)
+    # an unfitted one keeps its settings
+    unfitted, _ = _round_trip(clinical_preprocessor(["age"], ["sex"], handle_unknown="error"))
+    assert unfitted.get_params()["categorical__encode__handle_unknown"] == "error"
+    assert unfitted.transformers[0][2] == ["age"] and not hasattr(unfitted, "transformers_")
+
+
+def test_model_file_holds_statistics_but_no_training_row():
+    """What is kept: column names, medians, means and SDs (of the imputed values and of
+    the missing indicators), the number of rows and the category levels. What is not:
+    any row, the row order, per-level counts, identifiers, unused columns."""
+    ages = [47.123457, 52.987653, 58.246813, 63.135792, np.nan, 69.864209]  # 5 known
+    train = pd.DataFrame({
+        "age": ages, "sex": ["male", "female", "male", "male", "female", "male"],
+        "mrn": [f"MRN-{k}" for k in (90211, 90317, 90422, 90533, 90644, 90755)],
+        "ecog": [0.0, 1.0, 1.0, 0.0, 2.0, 0.0],
+    }, index=[f"PAT-{k:04d}" for k in range(6)])
+    pre = clinical_preprocessor(numeric=["age"], categorical=["sex", "ecog"]).fit(train)
+    _, text = _round_trip(pre)
+    for value in [*(ages[k] for k in (0, 1, 3, 5)), *train["mrn"], *train.index]:
+        assert str(value) not in text and repr(value) not in text
+    # the median of 5 known ages is one patient's age: kept, as imputation needs it
+    assert repr(ages[2]) in text
+    # per-level counts, the pairing of values within a row and identifiers are not
+    # stored: other sexes, ECOG values, MRNs and ids with the same level sets give the
+    # same file
+    other = train.assign(sex=["female", "male", "female", "female", "male", "female"],
+                         mrn="x", ecog=[2.0, 0.0, 1.0, 1.0, 1.0, 1.0])
+    other.index = [f"Q{k}" for k in range(6)]
+    assert _round_trip(clinical_preprocessor(
+        numeric=["age"], categorical=["sex", "ecog"]).fit(other))[1] == text
+
+
+def test_other_column_transformers_cannot_be_stored():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import StandardScaler
+
+    from petmtl._json import encode
+
+    data = table()
+    where = "attribute 'clinical_preprocessor_'"
+    foreign = ColumnTransformer([("numeric", StandardScaler(), ["age"])]).fit(data)
+    with pytest.raises(TypeError, match=r"cannot store attribute 'clinical_preprocessor_': "
+                                        r"only a ColumnTransformer made by petmtl.clinical."
+                                        r"clinical_preprocessor.*transformers named "
+                                        r"\['numeric'\]"):
+        encode(foreign, where)
+    changed = clinical_preprocessor().set_params(numeric__impute__strategy="mean")
+    with pytest.raises(TypeError, match=r"numeric__impute__strategy='mean', which differs "
+                                        r"from clinical_preprocessor's 'median'"):
+        encode(changed.fit(data), where)
+    replaced = clinical_preprocessor().set_params(numeric__scale="passthrough")
+    with pytest.raises(TypeError, match=r"parameters \['numeric__scale__copy'"):
+        encode(replaced, where)
+    with pytest.raises(TypeError, match="without string column names"):
+        encode(clinical_preprocessor([], []).fit(data.to_numpy()), where)
+
+
+def test_a_tampered_stored_preprocessor_is_refused():
+    import json
+
+    from petmtl._json import decode, encode
+
+    pre = clinical_preprocessor().fit(table().iloc[TRAIN])
+    plain = encode(pre, "x")
+    plain["value"]["fitted"]["feature_names_out"][0] = "numeric__weight"
+    with pytest.raises(ValueError, match=r"could not be rebuilt: its output names"):
+        decode(json.loads(json.dumps(plain)))
+    plain["value"]["version"] = 99
+    with pytest.raises(ValueError, match="unknown version 99"):
+        decode(plain)
