@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from petmtl import MultiTaskPETEstimator
+from petmtl import MultiTaskPETEstimator, MultiTaskPETSurvival
 from petmtl.cli import main
 from petmtl.datasets import make_pet_cohort, write_cohort
 from petmtl.model_selection import cross_validate_cohort
@@ -92,6 +92,25 @@ def test_report_refuses_covariates_other_than_the_runs(run_folder, cohort, tmp_p
     check_numbers(result)  # without the table: the model card, no covariate subgroups
     assert "covariates" not in result.content["subgroups"]
     assert result.content["model_card"]["clinical"] is not None
+
+
+def test_survival_report_with_covariates(tmp_path):
+    cohort = make_pet_cohort(18, shape=(16, 16, 16), spacing=8.0, outcome="survival",
+                             clinical=True, random_state=4)
+    cross_validate_cohort(MultiTaskPETSurvival(**TINY), cohort.X, cohort.y,
+                          masks=cohort.masks, pathology=cohort.pathology,
+                          clinical=cohort.clinical, n_splits=2, n_repeats=1,
+                          compare=["radiomics+clinical"], out_dir=tmp_path / "cv",
+                          spacing=8.0, n_resamples=40, verbose=0)
+    result = build_report(tmp_path / "cv", X=cohort.X, masks=cohort.masks,
+                          clinical=cohort.clinical, n_resamples=50, verbose=0)
+    check_numbers(result)
+    sex = result.content["subgroups"]["covariates"][0]
+    assert sex["name"] == "sex"
+    for row in sex["rows"]:
+        rows = (cohort.clinical["sex"] == row["level"]).to_numpy()
+        assert row["n"] == rows.sum() and row["n_events"] == cohort.y["event"][rows].sum()
+    assert "risk_groups" in {Path(p).stem for p in result.figures}
 
 
 @pytest.fixture(scope="module")

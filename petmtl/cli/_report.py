@@ -104,6 +104,12 @@ def _run_covariates(args, folder: str):
         return None
     names = [c["name"] for c in cohort["clinical"]["columns"]]
     path = cohort.get("manifest")
+    if path is None:
+        if not args.quiet:
+            print("petmtl report: the run recorded no manifest to read its covariates from; "
+                  "no subgroups by covariate (build_report(..., clinical=) adds them)",
+                  file=sys.stderr)
+        return None
     table = None
     try:
         manifest = read_manifest(Namespace(**{**vars(args), "manifest": path}), names)

@@ -36,7 +36,8 @@ class FoldTask:
     estimator : MultiTaskPETEstimator or MultiTaskPETSurvival
         The (unfitted) estimator of the run, to clone.
     cohort : Cohort
-        The patients (``X``, ``y``, ``masks``, ``pathology``, ``ids``, ``survival``...).
+        The patients (``X``, ``y``, ``masks``, ``pathology``, ``ids``, ``survival``, and
+        ``clinical``, the covariate table or None...).
     train, test : ndarray of int
         Row indices of the fold.
     seed : int
