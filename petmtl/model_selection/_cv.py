@@ -296,8 +296,8 @@ def cross_validate_cohort(
     splits = make_splits(cohort.strata(), cohort.groups, n_splits, n_repeats, random_state)
     run = {"format": FORMAT,
            "settings": run_settings(estimator, cohort, candidates, n_splits, n_repeats,
-                                 random_state, times, horizons, n_resamples,
-                                 groups is not None, kinds),
+                                    random_state, times, horizons, n_resamples,
+                                    groups is not None, kinds),
            "cohort": describe(cohort, manifest, suv_provenance, kinds),
            "splits": [[t.tolist() for t in tests] for tests in splits],
            "environment": environment()}

@@ -74,7 +74,7 @@ def describe(cohort: Cohort, manifest=None, suv_provenance=None, kinds=None) -> 
 
 
 def run_settings(estimator, cohort, candidates, n_splits, n_repeats, random_state, times,
-              horizons, n_resamples, grouped, kinds=None) -> dict:
+                 horizons, n_resamples, grouped, kinds=None) -> dict:
     """The settings a resumed run must share; the covariates (``name:type``) only when
     given, so that runs without them keep their keys."""
     import petmtl

@@ -160,7 +160,7 @@ def evaluate_model(
         os.remove(folder.settings_path)
     run = {"format": FORMAT, "kind": "holdout",
            "settings": run_settings(estimator, cohort, [MAIN], 1, 1, random_state, times,
-                                 horizons, n_resamples, False, kinds),
+                                    horizons, n_resamples, False, kinds),
            "cohort": describe(cohort, manifest, suv_provenance, kinds),
            "splits": [[list(range(len(cohort)))]], "environment": environment()}
     folder.open(run)
