@@ -136,6 +136,10 @@ def compare(folder, atol: float = 0.0) -> int:
     folder = Path(folder)
     written = json.loads((folder / "metrics.json").read_text())
     reference = recompute(folder)
+    # every model of metrics.json (the estimator and each baseline, e.g. the clinical
+    # ones) has its rows in predictions.csv, and no other model does
+    assert list(reference) == list(written["models"]), (list(reference),
+                                                        list(written["models"]))
     checked = 0
     for model, metrics in reference.items():
         for name, values in metrics.items():

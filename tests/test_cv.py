@@ -197,7 +197,8 @@ def test_a_folder_that_holds_something_else_is_refused(tmp_path, cohort):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(compare=["clinical"]), "unknown baseline"),
+    (dict(compare=["clinical-only"]), "unknown baseline"),
+    (dict(compare=["clinical"]), "needs clinical covariates"),
     (dict(n_splits=1), "n_splits must be an int >= 2"),
     (dict(n_splits=20), "smallest outcome class"),
     (dict(groups=["a", "b"] * 12, n_splits=3), "groups has 2 distinct values"),

@@ -97,7 +97,8 @@ def test_cv_rerun_of_a_finished_run_reuses_every_fold(survival_manifest, tmp_pat
 
 @pytest.mark.parametrize("extra, message", [
     (["--group", "site"], "--group site: the manifest has no such column"),
-    (["--compare", "clinical"], "unknown baseline"),
+    (["--compare", "clinical-only"], "unknown baseline"),
+    (["--compare", "clinical"], "needs clinical covariates"),
     (["--set", "nope=1"], "unknown parameter"),
 ])
 def test_cv_user_errors_are_one_line(survival_manifest, tmp_path, capsys, extra, message):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import sys
 
-from ._common import UserError, is_survival, parse_settings, read_manifest
+from ._common import UserError, clinical_columns, is_survival, parse_settings, read_manifest
 
 DESCRIPTION = (
     "Cross-validate a model on the patients of MANIFEST: stratified folds (or folds "
@@ -16,7 +16,11 @@ DESCRIPTION = (
     "fold's network. A killed run continues at the next unfinished fold when the same "
     "command is run again. Then 'petmtl report DIR' writes the validation report. A "
     "'centre' column (--centre-column) gives per-centre results; a 'suv_provenance' "
-    "column (or --suv-provenance) says how the SUV was obtained.")
+    "column (or --suv-provenance) says how the SUV was obtained. --clinical names "
+    "manifest columns of clinical covariates: the network reads them beside the image, "
+    "their preprocessing is learnt on each fold's training patients, and the clinical and "
+    "radiomics+clinical baselines can be compared; the run folder keeps no patient's "
+    "covariate value.")
 EXAMPLE = ("petmtl cv cohort.csv --folds 5 --repeats 2 --out cv --compare radiomics "
            "--set max_epochs=30 --set input_shape=(48,48,48)")
 
@@ -34,7 +38,13 @@ def add_cv_parser(sub, formatter, epilog: str):
     p.add_argument("--repeats", type=int, default=2, help="repeats (default: %(default)s)")
     p.add_argument("--compare", default="", metavar="NAMES",
                    help="baselines on the same folds, comma-separated: radiomics, "
+                        "clinical, radiomics+clinical (these two need --clinical), "
                         "single-task")
+    p.add_argument("--clinical", default=None, metavar="COLUMNS",
+                   help="manifest columns of clinical covariates, comma-separated (e.g. "
+                        "age,sex,ecog,t_stage); numeric columns are scaled, others one-hot "
+                        "encoded, missing values imputed with an indicator, on each fold's "
+                        "training patients")
     p.add_argument("--group", default=None, metavar="COLUMN",
                    help="keep the patients of each value of this column (e.g. centre) in "
                         "one fold")
@@ -114,10 +124,11 @@ def print_summary(metrics: dict, out: str) -> None:
     main = metrics["primary_metric"]
     name = {"auc": "AUC", "cindex": "C-index"}[main]
     print(f"petmtl cv: results in {out} (predictions.csv, metrics.json)")
-    print(f"{'model':<14}{name} mean over repeats [95 % CI]")
+    width = max(14, *(len(model) + 2 for model in metrics["models"]))
+    print(f"{'model':<{width}}{name} mean over repeats [95 % CI]")
     for model, values in metrics["models"].items():
         m = values[main]["mean"]
-        print(f"{model:<14}{m['estimate']:.3f} [{m['low']:.3f}, {m['high']:.3f}]")
+        print(f"{model:<{width}}{m['estimate']:.3f} [{m['low']:.3f}, {m['high']:.3f}]")
     for d in metrics["differences"]:
         print(f"{d['model']} - {d['reference']}: {d['estimate']:+.3f} [{d['low']:+.3f}, "
               f"{d['high']:+.3f}], one-sided p = {d['p_value_one_sided']:.3f}")
@@ -128,9 +139,15 @@ def cmd_cv(args) -> int:
     """Run ``petmtl cv``."""
     from ..model_selection import cross_validate_cohort
 
-    manifest = read_manifest(args)
+    clinical = clinical_columns(args.clinical)
+    manifest = read_manifest(args, clinical)
     estimator, survival = build_estimator(args, manifest)
     extras = cohort_extras(args, manifest)
+    covariates = None
+    if clinical:
+        from ..clinical import covariates_from_manifest
+
+        covariates = covariates_from_manifest(manifest, clinical)
     y = manifest.survival if survival else manifest.y
     if not args.quiet:
         print(f"petmtl cv: {len(manifest)} patients, {args.repeats} x {args.folds} folds, "
@@ -142,6 +159,6 @@ def cmd_cv(args) -> int:
         n_repeats=args.repeats, compare=args.compare, out_dir=args.out,
         random_state=args.seed, horizons=args.horizons, n_resamples=args.resamples,
         n_jobs=args.jobs, verbose=0 if args.quiet else 1, manifest=manifest.path,
-        suv_provenance=extras["suv_provenance"])
+        suv_provenance=extras["suv_provenance"], clinical=covariates)
     print_summary(result.metrics, result.out_dir)
     return 0

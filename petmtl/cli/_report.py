@@ -4,14 +4,17 @@ test manifest."""
 from __future__ import annotations
 
 import os
+import sys
 
-from ._common import UserError, is_survival, read_manifest
+from ._common import UserError, fitted_covariates, is_survival, read_manifest
 
 DESCRIPTION = (
     "Write a validation report: one self-contained HTML file (report.html, figures "
     "embedded), the figures as PNG files and report.json with every number shown. SOURCE "
     "is a folder written by 'petmtl cv', or a model file written by 'petmtl fit' followed "
-    "by a labelled test MANIFEST (the model is then evaluated on it first). Needs "
+    "by a labelled test MANIFEST (the model is then evaluated on it first; a model fitted "
+    "with clinical covariates reads the same columns from it). A run with covariates gets "
+    "subgroups by each categorical covariate, read from its manifest. Needs "
     "matplotlib (pip install petmtl[plots]).")
 EXAMPLES = "petmtl report cv --out report\n  petmtl report model.pt test.csv --out report"
 
@@ -44,8 +47,18 @@ def add_report_parser(sub, formatter, epilog: str):
     return p
 
 
-def _evaluate(args) -> str:
-    """Evaluate the model file on the test manifest; return the evaluation folder."""
+def _covariates(manifest, columns):
+    """The covariate table of a manifest read with ``columns`` (None without)."""
+    if not columns:
+        return None
+    from ..clinical import covariates_from_manifest
+
+    return covariates_from_manifest(manifest, columns)
+
+
+def _evaluate(args):
+    """Evaluate the model file on the test manifest; return the evaluation folder and the
+    covariates of the test patients (None without)."""
     from ..model_selection import evaluate_model
     from ..serialization import load
     from ._cv import cohort_extras, labels
@@ -56,7 +69,9 @@ def _evaluate(args) -> str:
     if args.out is None:
         raise UserError("--out is required with a model file")
     est = load(args.source)
-    manifest = read_manifest(args)
+    clinical = fitted_covariates(est)
+    manifest = read_manifest(args, clinical)
+    covariates = _covariates(manifest, clinical)
     survival = hasattr(est, "survival_train_")
     if survival and not is_survival(manifest):
         raise UserError("the model predicts survival but the manifest has no time and event "
@@ -71,8 +86,45 @@ def _evaluate(args) -> str:
         patient_ids=list(manifest.ids), horizons=args.horizons,
         out_dir=os.path.join(args.out, "evaluation"), n_resamples=args.resamples,
         random_state=args.seed, manifest=manifest.path,
-        suv_provenance=extras["suv_provenance"])
-    return run.folder
+        suv_provenance=extras["suv_provenance"], clinical=covariates)
+    return run.folder, covariates
+
+
+def _run_covariates(args, folder: str):
+    """The covariates of a cv run, read again from the manifest it recorded (None when the
+    run had none, or they cannot be read as they were: a note says why)."""
+    from argparse import Namespace
+
+    from ..clinical import covariates_from_manifest
+    from ..model_selection._clinical import digest_table
+    from ..model_selection._store import RunFolder
+
+    cohort = RunFolder(folder).read_settings()["cohort"]
+    if cohort.get("clinical") is None:
+        return None
+    names = [c["name"] for c in cohort["clinical"]["columns"]]
+    path = cohort.get("manifest")
+    if path is None:
+        if not args.quiet:
+            print("petmtl report: the run recorded no manifest to read its covariates from; "
+                  "no subgroups by covariate (build_report(..., clinical=) adds them)",
+                  file=sys.stderr)
+        return None
+    table = None
+    try:
+        manifest = read_manifest(Namespace(**{**vars(args), "manifest": path}), names)
+        table = covariates_from_manifest(manifest, names)
+        table = table.loc[[str(i) for i in cohort["ids"]]]
+    except (OSError, TypeError, ValueError, KeyError):
+        pass
+    if table is None or digest_table(table.reset_index(drop=True)) != cohort[
+            "fingerprint"].get("clinical"):
+        if not args.quiet:
+            print(f"petmtl report: the covariates of the run cannot be read again from its "
+                  f"manifest {path} as they were; no subgroups by covariate",
+                  file=sys.stderr)
+        return None
+    return table
 
 
 def cmd_report(args) -> int:
@@ -88,13 +140,14 @@ def cmd_report(args) -> int:
         if args.manifest is not None:
             raise UserError("SOURCE is a cv folder; a manifest is only used with a model file")
         source = args.source
+        covariates = _run_covariates(args, source)
     elif os.path.isfile(args.source):
-        source = _evaluate(args)
+        source, covariates = _evaluate(args)
     else:
         raise UserError(f"SOURCE not found: {args.source}")
     result = build_report(source, args.out, n_gradcam=args.gradcam,
                           n_resamples=args.resamples, random_state=args.seed,
-                          verbose=0 if args.quiet else 1)
+                          verbose=0 if args.quiet else 1, clinical=covariates)
     print(f"petmtl report: {result.html} ({len(result.figures)} figures, numbers in "
           f"{os.path.basename(result.json)})")
     return 0

@@ -3,20 +3,26 @@
 Each model is a :class:`Candidate`: an optional ``prepare`` step run once per run on the
 whole cohort (e.g. the radiomics features of the reference masks) and a ``run`` step that
 fits the model on one fold's training patients and predicts its test patients. A baseline
-is added with :func:`register_baseline`; e.g. a clinical model would ``prepare`` its
-covariate matrix and ``run`` a logistic regression or a Cox model on it.
+is added with :func:`register_baseline`. The clinical baselines read the run's covariate
+table (``cohort.clinical``) row by row, so the preprocessing is learnt on each fold's
+training patients inside the scikit-learn pipelines of :mod:`petmtl.baselines`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import clone
 
-from ..survival import BreslowEstimator
-from ._predictions import _as_input, network_predictions
+from ._predictions import network_input, network_predictions
+from ._tabular import (
+    prepare_radiomics,
+    run_clinical,
+    run_radiomics,
+    run_radiomics_clinical,
+)
 
 __all__ = ["BASELINES", "Candidate", "FoldTask", "register_baseline"]
 
@@ -30,7 +36,8 @@ class FoldTask:
     estimator : MultiTaskPETEstimator or MultiTaskPETSurvival
         The (unfitted) estimator of the run, to clone.
     cohort : Cohort
-        The patients (``X``, ``y``, ``masks``, ``pathology``, ``ids``, ``survival``...).
+        The patients (``X``, ``y``, ``masks``, ``pathology``, ``ids``, ``survival``, and
+        ``clinical``, the covariate table or None...).
     train, test : ndarray of int
         Row indices of the fold.
     seed : int
@@ -73,6 +80,9 @@ class Candidate:
         table is written to ``<out_dir>/<name>_inputs.csv``.
     saves_model : bool
         Whether ``run`` writes its fitted model to ``task.model_path``.
+    requires : tuple of str
+        Inputs of :func:`cross_validate_cohort` the model cannot do without (``"masks"``,
+        ``"pathology"``, ``"clinical"``), checked before anything is fitted or written.
     """
 
     name: str
@@ -80,6 +90,7 @@ class Candidate:
     run: Callable
     prepare: Callable | None = None
     saves_model: bool = False
+    requires: tuple = ()
 
 
 def _fit_kwargs(model, cohort, train) -> dict:
@@ -112,7 +123,8 @@ def _number(value):
 def _fit_network(model, task: FoldTask) -> dict:
     cohort, train = task.cohort, task.train
     model.set_params(random_state=task.seed, verbose=0)
-    model.fit(_as_input(cohort.X, train), cohort.y[train], **_fit_kwargs(model, cohort, train))
+    model.fit(network_input(model, cohort, train), cohort.y[train],
+              **_fit_kwargs(model, cohort, train))
     out = network_predictions(model, cohort, task.test, task.times)
     out["history"] = [{k: _number(v) for k, v in row.items()} for row in model.history_]
     out["best_epoch"] = int(model.best_epoch_)
@@ -133,66 +145,21 @@ def run_single_task(task: FoldTask) -> dict:
     return _fit_network(model, task)
 
 
-def prepare_radiomics(estimator, cohort) -> dict:
-    """SUVmax, SUVmean, MTV and TLG of every reference mask (NaN without a mask).
-
-    Arrays are read at the run's ``spacing``; files on the network's grid (the
-    estimator's ``spacing``, ``input_shape``, ``crop_center`` and ``interpolation``).
-    """
-    from ..baselines import RADIOMIC_FEATURES, radiomic_features
-
-    if cohort.masks is None:
-        raise ValueError("compare=('radiomics',) needs the reference masks (masks=None)")
-    if not cohort.paths:
-        masks = [None if m is None else np.asarray(m) for m in cohort.masks]
-        features = radiomic_features(cohort.X, masks, cohort.spacing)
-    else:
-        from ..io import prepare_volume
-
-        params = estimator.get_params()
-        rows = []
-        for pet, mask in zip(cohort.X, cohort.masks, strict=True):
-            if mask is None:
-                rows.append(np.full((1, len(RADIOMIC_FEATURES)), np.nan))
-                continue
-            volume, window, _ = prepare_volume(
-                pet, mask, spacing=params["spacing"], shape=params["input_shape"],
-                center=params["crop_center"], interpolation=params["interpolation"])
-            rows.append(radiomic_features([volume], [window], params["spacing"]))
-        features = np.concatenate(rows)
-    return {"features": features,
-            "table": {"columns": list(RADIOMIC_FEATURES), "rows": features.tolist()}}
-
-
-def run_radiomics(task: FoldTask) -> dict:
-    """Radiomics features -> log1p -> StandardScaler -> logistic regression or Cox model."""
-    from ..baselines import radiomics_classifier, radiomics_cox
-
-    cohort, train, test = task.cohort, task.train, task.test
-    features = task.prepared["features"]
-    known = train[cohort.known[train]]
-    if not cohort.survival:
-        model = radiomics_classifier(random_state=task.seed).fit(
-            features[known], np.asarray(cohort.y[known].tolist()))
-        proba = model.predict_proba(features[test])[:, 1]
-        labels = model.classes_[(proba > 0.5).astype(int)]
-        return {"score": proba.tolist(), "label": [v.item() if isinstance(v, np.generic)
-                                                   else v for v in labels]}
-    model = radiomics_cox().fit(features[known], cohort.y[known])
-    y = cohort.y[known]
-    baseline = BreslowEstimator().fit(log_risk=model.predict(features[known]),
-                                      time=y["time"], event=y["event"])
-    risk = model.predict(features[test])
-    survival = baseline.get_survival_function(risk)
-    return {"score": risk.tolist(),
-            "survival": [np.atleast_1d(f(task.times)).tolist() for f in survival]}
-
-
 BASELINES: dict[str, Candidate] = {
     "radiomics": Candidate(
         "radiomics", "SUVmax, SUVmean, MTV and TLG of the reference mask, log1p, "
         "standardised, then logistic regression (binary) or an L2 Cox model (survival)",
-        run_radiomics, prepare=prepare_radiomics),
+        run_radiomics, prepare=prepare_radiomics, requires=("masks",)),
+    "clinical": Candidate(
+        "clinical", "the clinical covariates alone: median imputation with missing "
+        "indicators and standardisation (numeric), one-hot with a missing level "
+        "(categorical), then logistic regression (binary) or an L2 Cox model (survival)",
+        run_clinical, requires=("clinical",)),
+    "radiomics+clinical": Candidate(
+        "radiomics+clinical", "the radiomics features (log1p, standardised) beside the "
+        "preprocessed clinical covariates, then logistic regression (binary) or an L2 Cox "
+        "model (survival)", run_radiomics_clinical, prepare=prepare_radiomics,
+        requires=("masks", "clinical")),
     "single-task": Candidate(
         "single-task", "the same network with the outcome task alone (tasks=(), global "
         "features, no PET descriptors)", run_single_task, saves_model=True),
@@ -201,7 +168,8 @@ BASELINES: dict[str, Candidate] = {
 
 
 def register_baseline(name: str, run: Callable, *, description: str,
-                      prepare: Callable | None = None, saves_model: bool = False) -> Candidate:
+                      prepare: Callable | None = None, saves_model: bool = False,
+                      requires: Sequence[str] = ()) -> Candidate:
     """Add a baseline that :func:`cross_validate_cohort` can compare on the same folds.
 
     Parameters
@@ -217,6 +185,9 @@ def register_baseline(name: str, run: Callable, *, description: str,
         ``prepare(estimator, cohort)`` run once per run (see :class:`Candidate`).
     saves_model : bool, default=False
         Whether ``run`` saves its model to ``task.model_path``.
+    requires : sequence of str, default=()
+        Inputs the baseline needs among ``"masks"``, ``"pathology"`` and ``"clinical"``;
+        a run that compares it without them is refused before any fit.
 
     Returns
     -------
@@ -228,9 +199,39 @@ def register_baseline(name: str, run: Callable, *, description: str,
                          f"',' or '\\', got {name!r}")
     if not callable(run):
         raise TypeError(f"run must be callable, got {type(run).__name__}")
-    candidate = Candidate(name, description, run, prepare=prepare, saves_model=saves_model)
+    requires = (requires,) if isinstance(requires, str) else tuple(requires)
+    unknown = [r for r in requires if r not in REQUIREMENTS]
+    if unknown:
+        raise ValueError(f"requires must name inputs among {sorted(REQUIREMENTS)}, got "
+                         f"{unknown}")
+    candidate = Candidate(name, description, run, prepare=prepare, saves_model=saves_model,
+                          requires=requires)
     BASELINES[name] = candidate
     return candidate
 
 
 MAIN = Candidate("petmtl", "the estimator of the run", run_estimator, saves_model=True)
+
+
+REQUIREMENTS = {
+    "masks": "the reference masks (masks=)",
+    "pathology": "the pathology labels (pathology=)",
+    "clinical": "clinical covariates (clinical=, a DataFrame with one row per patient; "
+                "petmtl cv --clinical COLUMNS)",
+}
+"""What a baseline can require, as the error names it."""
+
+
+def check_requirements(candidates, cohort) -> None:
+    """Refuse a comparison whose baselines lack an input they need.
+
+    Raises
+    ------
+    ValueError
+        Naming the baseline and the missing input.
+    """
+    for candidate in candidates:
+        for need in candidate.requires:
+            if getattr(cohort, need) is None:
+                raise ValueError(f"compare names {candidate.name!r}, which needs "
+                                 f"{REQUIREMENTS[need]}; none was given")

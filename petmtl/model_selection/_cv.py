@@ -12,10 +12,12 @@ from numbers import Integral
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._candidates import BASELINES, MAIN, FoldTask
-from ._data import Cohort, check_cohort
+from ._candidates import BASELINES, MAIN, FoldTask, check_requirements
+from ._clinical import covariate_kinds
+from ._data import check_cohort
 from ._files import read_json, write_atomic, write_json
 from ._pooling import pool, pooled_metrics, write_predictions
+from ._record import describe, environment, run_settings, survival_times
 from ._splits import make_splits, repeat_seed
 from ._store import FORMAT, RunFolder, run_key
 
@@ -64,63 +66,6 @@ def _candidates(compare) -> list:
     if len(set(names)) != len(names):
         raise ValueError(f"compare lists a baseline twice: {names}")
     return [MAIN, *(BASELINES[c] for c in names)]
-
-
-def survival_times(cohort: Cohort, horizons) -> tuple[list, list]:
-    """Horizons (default: quartiles of the event times) and the evaluation grid.
-
-    The grid holds the horizons and ten times evenly spaced from the 10th to the 90th
-    percentile of the event times, where the time-dependent AUC and the integrated Brier
-    score are evaluated.
-    """
-    known = cohort.known
-    time, event = cohort.y["time"][known], cohort.y["event"][known]
-    if not event.any():
-        raise ValueError("y has no event among the known outcomes; survival metrics are "
-                         "undefined")
-    events = time[event]
-    if horizons is None:
-        horizons = np.quantile(events, [0.25, 0.5, 0.75])
-    horizons = np.unique(np.asarray(horizons, dtype=np.float64).ravel())
-    if (not len(horizons) or not np.isfinite(horizons).all() or horizons.min() < time.min()
-            or horizons.max() >= time.max()):
-        raise ValueError(f"horizons must be finite times within the follow-up [{time.min():g}, "
-                         f"{time.max():g}[; got {horizons.tolist()}")
-    grid = np.linspace(*np.quantile(events, [0.1, 0.9]), 10)
-    times = np.unique(np.concatenate([horizons, grid]))
-    return [float(h) for h in horizons], [float(t) for t in times]
-
-
-def _labels(values) -> list | None:
-    if values is None:
-        return None
-    return [None if v is None else (v.item() if isinstance(v, np.generic) else v)
-            for v in values]
-
-
-def describe(cohort: Cohort, manifest=None, suv_provenance=None) -> dict:
-    """The patients as ``cv.json`` keeps them (what the report reads back)."""
-    out = {"ids": list(cohort.ids), "n": len(cohort), "fingerprint": cohort.fingerprint(),
-           "X": list(cohort.X) if cohort.paths else None, "spacing": list(cohort.spacing),
-           "masks": (_labels(cohort.masks) if cohort.paths and cohort.masks is not None
-                     else None),
-           "has_masks": cohort.masks is not None,
-           "mask_known": (None if cohort.masks is None
-                          else [m is not None for m in cohort.masks]),
-           "pathology": _labels(cohort.pathology), "centre": _labels(cohort.centre),
-           "groups": _labels(cohort.groups), "manifest": manifest,
-           "suv_provenance": suv_provenance}
-    if cohort.survival:
-        known = cohort.known
-        out["time"] = [float(t) if k else None for t, k in zip(cohort.y["time"], known,
-                                                               strict=True)]
-        out["event"] = [bool(e) if k else None for e, k in zip(cohort.y["event"], known,
-                                                               strict=True)]
-    else:
-        out["classes"] = _labels(cohort.classes)
-        out["outcome"] = [v if k else None for v, k in zip(_labels(cohort.y), cohort.known,
-                                                           strict=True)]
-    return out
 
 
 def _execute(job) -> dict:
@@ -183,44 +128,15 @@ def _write_table(folder, name: str, table: dict) -> None:
 
 
 def _prepare(folder, candidates, estimator, cohort) -> dict:
-    prepared = {}
+    prepared, done = {}, {}
     for c in candidates:
         if c.prepare is not None:
-            prepared[c.name] = c.prepare(estimator, cohort)
+            if c.prepare not in done:  # e.g. the radiomic features of two baselines
+                done[c.prepare] = c.prepare(estimator, cohort)
+            prepared[c.name] = done[c.prepare]
             if isinstance(prepared[c.name], dict) and "table" in prepared[c.name]:
                 _write_table(folder, c.name, prepared[c.name]["table"])
     return prepared
-
-
-def _settings(estimator, cohort, candidates, n_splits, n_repeats, random_state, times,
-              horizons, n_resamples, grouped) -> dict:
-    import petmtl
-
-    return {"estimator": type(estimator).__name__,
-            "params": {k: repr(v) for k, v in sorted(estimator.get_params(deep=False).items())
-                       if k not in ("verbose", "num_workers", "random_state")},
-            "survival": cohort.survival, "n_splits": n_splits, "n_repeats": n_repeats,
-            "random_state": random_state, "compare": [c.name for c in candidates[1:]],
-            "grouped": grouped, "horizons": horizons, "times": times,
-            "n_resamples": n_resamples, "spacing": list(cohort.spacing),
-            "petmtl_version": petmtl.__version__}
-
-
-def environment() -> dict:
-    """Versions of the software that produced a run."""
-    import platform
-
-    import nibabel
-    import scipy
-    import sklearn
-    import torch
-
-    import petmtl
-
-    return {"python": platform.python_version(), "platform": platform.platform(),
-            "petmtl": petmtl.__version__, "torch": torch.__version__, "numpy": np.__version__,
-            "scikit-learn": sklearn.__version__, "scipy": scipy.__version__,
-            "nibabel": nibabel.__version__}
 
 
 def finish(folder: RunFolder, run: dict) -> tuple[dict, str]:
@@ -260,6 +176,7 @@ def cross_validate_cohort(
     verbose: int = 1,
     manifest: str | None = None,
     suv_provenance: str | None = None,
+    clinical=None,
 ) -> CVResult:
     """Repeated cross-validation of a petmtl estimator, with baselines on the same folds.
 
@@ -303,9 +220,14 @@ def cross_validate_cohort(
         Folds per repeat and repeats (each repeat shuffles with its own seed).
     compare : sequence of str, default=()
         Baselines fitted on the same folds: ``"radiomics"`` (SUVmax, SUVmean, MTV and TLG
-        of the reference mask + logistic regression or Cox model), ``"single-task"``
-        (the same network with the outcome task alone), or any name added with
-        :func:`register_baseline`. A comma-separated str is accepted.
+        of the reference mask + logistic regression or Cox model), ``"clinical"`` (the
+        covariates of ``clinical`` alone, :func:`petmtl.baselines.clinical_classifier`
+        or :func:`~petmtl.baselines.clinical_cox`), ``"radiomics+clinical"`` (both,
+        :func:`~petmtl.baselines.radiomics_clinical_classifier` or
+        :func:`~petmtl.baselines.radiomics_clinical_cox`), ``"single-task"`` (the same
+        network with the outcome task alone), or any name added with
+        :func:`register_baseline`. A comma-separated str is accepted. A baseline whose
+        inputs (masks, covariates) are not given is refused before any fit.
     out_dir : str or path-like
         Folder of the run (created; an existing run there is resumed).
     random_state : int, default=0
@@ -330,6 +252,17 @@ def cross_validate_cohort(
     suv_provenance : str, optional
         How the SUV was obtained (e.g. "body-weight SUV from the scanner's DICOM"),
         recorded for the report's model card.
+    clinical : pandas.DataFrame, optional
+        Clinical covariates, one row per patient in the order of X (numbers and
+        categories, NaN where missing). The estimator (and ``"single-task"``) then gets X
+        as a table of the volumes (column ``image_column``) and these columns, fold by
+        fold, and learns their preprocessing on each fold's training patients; the
+        ``"clinical"`` and ``"radiomics+clinical"`` baselines can be compared. A rerun
+        with other covariates is refused like other changes. The run folder keeps no
+        patient's covariate value: ``cv.json`` holds their names, types, missing counts,
+        the levels of categorical ones with their counts, the quartiles of numeric ones
+        and a digest of the table; the fold networks hold the preprocessing learnt on
+        their training patients (medians, means, standard deviations, levels).
 
     Returns
     -------
@@ -351,17 +284,21 @@ def cross_validate_cohort(
         raise ValueError(f"n_jobs must be None or an int, got {n_jobs!r}")
     candidates = _candidates(compare)
     survival = isinstance(estimator, MultiTaskPETSurvival)
+    params = estimator.get_params()
     cohort = check_cohort(X, y, survival=survival, masks=masks, pathology=pathology,
                           groups=groups, centre=centre, patient_ids=patient_ids,
-                          spacing=estimator.get_params()["spacing"] if spacing is None
-                          else spacing)
+                          spacing=params["spacing"] if spacing is None else spacing,
+                          clinical=clinical, image_column=params["image_column"])
+    check_requirements(candidates, cohort)
+    kinds = (None if cohort.clinical is None
+             else covariate_kinds(cohort.clinical, params["clinical_categorical"]))
     horizons, times = survival_times(cohort, horizons) if survival else (None, None)
     splits = make_splits(cohort.strata(), cohort.groups, n_splits, n_repeats, random_state)
     run = {"format": FORMAT,
-           "settings": _settings(estimator, cohort, candidates, n_splits, n_repeats,
-                                 random_state, times, horizons, n_resamples,
-                                 groups is not None),
-           "cohort": describe(cohort, manifest, suv_provenance),
+           "settings": run_settings(estimator, cohort, candidates, n_splits, n_repeats,
+                                    random_state, times, horizons, n_resamples,
+                                    groups is not None, kinds),
+           "cohort": describe(cohort, manifest, suv_provenance, kinds),
            "splits": [[t.tolist() for t in tests] for tests in splits],
            "environment": environment()}
     folder = RunFolder(out_dir)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..survival import check_survival_y, make_survival_y
+from ._clinical import check_clinical, digest_table
 from ._files import digest_labels, digest_volumes
 
 
@@ -104,6 +105,8 @@ class Cohort:
     survival : bool
     spacing : tuple of 3 float
         Voxel size (mm) of volumes given as arrays (for MTV, HD95 and radiomics).
+    clinical : pandas.DataFrame or None
+        Covariates, one row per patient (index 0..n-1), or None.
     """
 
     X: np.ndarray
@@ -115,6 +118,7 @@ class Cohort:
     ids: np.ndarray
     survival: bool
     spacing: tuple
+    clinical: object = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -148,11 +152,15 @@ class Cohort:
         return np.where(known, codes, -1)
 
     def fingerprint(self) -> dict:
-        """Digests of every input, to recognise the same data in a rerun."""
-        return {"X": digest_volumes(self.X), "y": digest_labels(self.y),
-                "masks": digest_volumes(self.masks),
-                "pathology": digest_labels(self.pathology), "groups": digest_labels(self.groups),
-                "centre": digest_labels(self.centre), "ids": digest_labels(self.ids)}
+        """Digests of every input, to recognise the same data in a rerun (the covariates
+        only when given, so that runs without them keep their keys)."""
+        out = {"X": digest_volumes(self.X), "y": digest_labels(self.y),
+               "masks": digest_volumes(self.masks),
+               "pathology": digest_labels(self.pathology), "groups": digest_labels(self.groups),
+               "centre": digest_labels(self.centre), "ids": digest_labels(self.ids)}
+        if self.clinical is not None:
+            out["clinical"] = digest_table(self.clinical)
+        return out
 
 
 def _check_binary(y, n: int) -> np.ndarray:
@@ -169,7 +177,8 @@ def _check_binary(y, n: int) -> np.ndarray:
 
 
 def check_cohort(X, y, *, survival: bool, masks=None, pathology=None, groups=None,
-                 centre=None, patient_ids=None, spacing=2.0) -> Cohort:
+                 centre=None, patient_ids=None, spacing=2.0, clinical=None,
+                 image_column: str = "image") -> Cohort:
     """Check the inputs of :func:`cross_validate_cohort` and gather them.
 
     Returns
@@ -194,5 +203,6 @@ def check_cohort(X, y, *, survival: bool, masks=None, pathology=None, groups=Non
         extra[name] = None if values is None else _object_array(
             [None if _is_unknown(v) else v for v in values])
     spacing = tuple(float(s) for s in np.broadcast_to(np.asarray(spacing, float), (3,)))
+    clinical = check_clinical(clinical, n, image_column=image_column, patient_ids=patient_ids)
     return Cohort(X=X, y=y, masks=_check_masks(masks, X), ids=ids, survival=survival,
-                  spacing=spacing, **extra)
+                  spacing=spacing, clinical=clinical, **extra)

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._clinical import model_table
 from ._segmentation import mask_agreement
 
 
 def _as_input(X: np.ndarray, rows: np.ndarray):
     """The volumes of ``rows``: an array, or a list of paths for file input."""
     return list(X[rows]) if X.dtype == object else X[rows]
+
+
+def network_input(model, cohort, rows: np.ndarray):
+    """What a petmtl estimator takes as X for ``rows``: the volumes (or paths) or, for a
+    cohort with covariates, a table of them (the model's ``image_column``) and the
+    covariates of those rows."""
+    if cohort.clinical is None:
+        return _as_input(cohort.X, rows)
+    return model_table(list(cohort.X[rows]), cohort.clinical.iloc[rows],
+                       model.get_params()["image_column"])
 
 
 def _plain(values) -> list:
@@ -66,7 +77,8 @@ def network_predictions(model, cohort, test: np.ndarray, times) -> dict:
     """Every head of a fitted petmtl estimator on the patients ``test``.
 
     Uses only the public methods (``predict_proba`` or ``predict`` and
-    ``predict_survival_function``, ``predict_pathology``, ``segment``).
+    ``predict_survival_function``, ``predict_pathology``, ``segment``); a cohort with
+    covariates is given as a table (:func:`network_input`).
 
     Returns
     -------
@@ -76,7 +88,7 @@ def network_predictions(model, cohort, test: np.ndarray, times) -> dict:
         without the task) and, with the segmentation task and reference masks, ``dice``,
         ``hd95``, ``mtv_reference_ml`` and ``mtv_predicted_ml`` (None where unknown).
     """
-    X = _as_input(cohort.X, test)
+    X = network_input(model, cohort, test)
     out = outcome_predictions(model, X, survival=cohort.survival, times=times)
     tasks = tuple(model.get_params()["tasks"])
     out["pathology"] = _plain(model.predict_pathology(X)) if "pathology" in tasks else None

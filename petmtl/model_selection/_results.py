@@ -8,10 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._candidates import MAIN, Candidate, FoldTask, _number
-from ._cv import _execute, _settings, describe, environment, finish, survival_times
+from ._clinical import fitted_kinds
+from ._cv import _execute, finish
 from ._data import check_cohort
 from ._files import read_json
 from ._pooling import pool
+from ._record import describe, environment, run_settings, survival_times
 from ._store import FORMAT, RunFolder, run_key
 
 __all__ = ["CVRun", "evaluate_model", "read_cv_results"]
@@ -115,6 +117,7 @@ def evaluate_model(
     random_state: int = 0,
     manifest: str | None = None,
     suv_provenance: str | None = None,
+    clinical=None,
 ) -> CVRun:
     """Evaluate a fitted estimator on a test cohort, in the layout of a cross-validation run.
 
@@ -131,6 +134,9 @@ def evaluate_model(
     random_state, manifest, suv_provenance
         As for :func:`cross_validate_cohort`; all patients are test patients.
     out_dir : str or path-like
+    clinical : pandas.DataFrame, optional
+        The covariates of the test patients (one row per patient, in the order of X), for
+        a model fitted with clinical covariates: the columns it was fitted on are used.
 
     Returns
     -------
@@ -139,10 +145,12 @@ def evaluate_model(
     from .. import MultiTaskPETSurvival
 
     survival = isinstance(estimator, MultiTaskPETSurvival)
+    params = estimator.get_params()
+    clinical, kinds = _fitted_covariates(estimator, clinical)
     cohort = check_cohort(X, y, survival=survival, masks=masks, pathology=pathology,
                           centre=centre, patient_ids=patient_ids,
-                          spacing=estimator.get_params()["spacing"] if spacing is None
-                          else spacing)
+                          spacing=params["spacing"] if spacing is None else spacing,
+                          clinical=clinical, image_column=params["image_column"])
     horizons, times = survival_times(cohort, horizons) if survival else (None, None)
     folder = RunFolder(out_dir)
     if os.path.isfile(folder.settings_path):
@@ -151,9 +159,9 @@ def evaluate_model(
                              "another folder for the evaluation")
         os.remove(folder.settings_path)
     run = {"format": FORMAT, "kind": "holdout",
-           "settings": _settings(estimator, cohort, [MAIN], 1, 1, random_state, times,
-                                 horizons, n_resamples, False),
-           "cohort": describe(cohort, manifest, suv_provenance),
+           "settings": run_settings(estimator, cohort, [MAIN], 1, 1, random_state, times,
+                                    horizons, n_resamples, False, kinds),
+           "cohort": describe(cohort, manifest, suv_provenance, kinds),
            "splits": [[list(range(len(cohort)))]], "environment": environment()}
     folder.open(run)
     model_path = folder.model_path("petmtl", 0, 0)
@@ -166,6 +174,34 @@ def evaluate_model(
     _execute((_HOLDOUT, task, folder.fold_path("petmtl", 0, 0), meta))
     finish(folder, run)
     return read_cv_results(folder.root)
+
+
+def _fitted_covariates(estimator, clinical):
+    """The covariate columns a fitted model reads, taken from ``clinical``, and their types.
+
+    Raises
+    ------
+    ValueError
+        If the model was fitted with covariates and ``clinical`` lacks some, or fitted
+        without and ``clinical`` is given.
+    """
+    preprocessor = getattr(estimator, "clinical_preprocessor_", None)
+    if preprocessor is None:
+        if clinical is not None:
+            raise ValueError("clinical is given but the model was fitted without clinical "
+                             "covariates; pass clinical=None")
+        return None, None
+    kinds = fitted_kinds(preprocessor)
+    if clinical is None:
+        raise ValueError(f"the model was fitted with clinical covariates {list(kinds)}; "
+                         "pass them as clinical= (one row per test patient)")
+    if not hasattr(clinical, "columns"):
+        raise TypeError(f"clinical must be a pandas DataFrame, got {type(clinical).__name__}")
+    absent = [c for c in kinds if c not in clinical.columns]
+    if absent:
+        raise ValueError(f"clinical lacks the covariate(s) {absent} the model was fitted "
+                         f"on; columns given: {list(clinical.columns)}")
+    return clinical[list(kinds)], kinds
 
 
 def _predict_fitted(task: FoldTask) -> dict:

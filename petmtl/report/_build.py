@@ -66,7 +66,8 @@ def _gradcam_patients(avg: dict, outcome, n: int) -> list[int]:
     return [int(i) for i in high + low]
 
 
-def compute(run, *, n_resamples: int, random_state: int, n_gradcam: int, X) -> dict:
+def compute(run, *, n_resamples: int, random_state: int, n_gradcam: int, X,
+            clinical=None) -> dict:
     """The report's numbers (before the images)."""
     import matplotlib
 
@@ -78,7 +79,8 @@ def compute(run, *, n_resamples: int, random_state: int, n_gradcam: int, X) -> d
     out = {"title": "Validation report", "source": run.folder,
            "summary": content_.summary(run, outcome), "notes": [],
            "segmentation": content_.segmentation(avg, run),
-           "subgroups": content_.subgroups(run, avg, outcome, options),
+           "subgroups": content_.subgroups(run, avg, outcome, options,
+                                           content_.covariate_groups(run, clinical)),
            "model_card": card, "checklist": checklist(card, survival), "gradcam": None}
     if survival:
         out["survival"] = content_.survival_sections(avg, run, outcome)
@@ -87,6 +89,10 @@ def compute(run, *, n_resamples: int, random_state: int, n_gradcam: int, X) -> d
     if not images.has_images(run, X):
         out["notes"].append("Images (mask overlays, Grad-CAM) need the volumes: this run was "
                             "made on arrays, so pass X= (and masks=) to build_report.")
+    elif n_gradcam > 0 and run.cohort.get("clinical") is not None:
+        out["notes"].append("Grad-CAM is left out: the network reads clinical covariates "
+                            "beside the image, and the Grad-CAM of petmtl.explain takes the "
+                            "image alone.")
     elif n_gradcam > 0 and images.gradcam_target(run) is not None:
         chosen = _gradcam_patients(avg, outcome, n_gradcam)
         out["gradcam"] = {"target": images.gradcam_target(run),
@@ -161,8 +167,8 @@ def page_html(content: dict, figures: dict) -> str:
 
 
 def build_report(source, out_dir=None, *, X=None, masks=None, n_gradcam: int = 2,
-                 n_resamples: int = 1000, random_state: int = 0,
-                 verbose: int = 1) -> ReportResult:
+                 n_resamples: int = 1000, random_state: int = 0, verbose: int = 1,
+                 clinical=None) -> ReportResult:
     """Write the validation report of a cross-validation (or evaluation) folder.
 
     The report is one self-contained HTML file (``report.html``, figures embedded as
@@ -177,7 +183,11 @@ def build_report(source, out_dir=None, *, X=None, masks=None, n_gradcam: int = 2
     coronal MIPs), Grad-CAM at every scale for a few patients, results by pathology and
     centre with a warning when centre and outcome are associated, a model card and a
     TRIPOD+AI checklist. Figures use each patient's out-of-fold prediction averaged over
-    the repeats; images use the network of the fold that held the patient out.
+    the repeats; images use the network of the fold that held the patient out. A run with
+    clinical covariates lists them in the model card (types, missing values, distribution,
+    preprocessing) and the checklist, and, given the covariates, has subgroups by each
+    categorical one; its Grad-CAM is left out (the Grad-CAM of :mod:`petmtl.explain`
+    takes the image alone).
 
     Parameters
     ----------
@@ -197,6 +207,10 @@ def build_report(source, out_dir=None, *, X=None, masks=None, n_gradcam: int = 2
         Seed of those resamples.
     verbose : int, default=1
         0: silent; 1: a progress bar over the steps.
+    clinical : pandas.DataFrame, optional
+        The run's covariates (one row per patient, in the run's order; checked against the
+        digest in ``cv.json``), for subgroups by each categorical covariate of two to
+        eight levels. The run folder keeps no patient's covariate value.
 
     Returns
     -------
@@ -208,6 +222,8 @@ def build_report(source, out_dir=None, *, X=None, masks=None, n_gradcam: int = 2
         If matplotlib is not installed (``pip install petmtl[plots]``).
     FileNotFoundError
         If ``source`` holds no finished run.
+    ValueError
+        If ``clinical`` is not the table of covariates the run used.
     """
     from ..model_selection import read_cv_results
 
@@ -218,7 +234,7 @@ def build_report(source, out_dir=None, *, X=None, masks=None, n_gradcam: int = 2
     with tqdm(total=3, desc="petmtl report", unit="step", disable=not verbose,
               file=sys.stderr) as bar:
         content = compute(run, n_resamples=n_resamples, random_state=random_state,
-                          n_gradcam=n_gradcam, X=X)
+                          n_gradcam=n_gradcam, X=X, clinical=clinical)
         bar.update(1)
         steps = _chart_steps(run, content)
         bar.total += len(steps)

@@ -7,7 +7,8 @@ from ._sections import METRIC_NAMES, placeholders
 
 
 def subgroups(page: Page) -> tuple[str, str, str]:
-    """The primary metric by pathology and centre, with the confounding check."""
+    """The primary metric by pathology, centre and categorical covariate, with the
+    confounding check."""
     s = ("subgroups",)
     metric = METRIC_NAMES[page.get(("summary", "primary_metric"))]
     count = "events" if "n_events" in page.get(("summary",)) else "positive"
@@ -23,6 +24,14 @@ def subgroups(page: Page) -> tuple[str, str, str]:
                                   "d"), page.ci(r)])
         body += f"<h3>{title}</h3>" + table(["group", "patients", count, f"{metric} [CI]"],
                                             rows)
+    for k in range(len(page.get(s).get("covariates") or [])):
+        c = s + ("covariates", k)
+        rows = [[page.txt(c + ("rows", j, "level")), page.num(c + ("rows", j, "n"), "d"),
+                 page.num(c + ("rows", j, f"n_{'events' if count == 'events' else 'positive'}"),
+                          "d"), page.ci(c + ("rows", j))]
+                for j in range(len(page.get(c + ("rows",))))]
+        body += (f"<h3>By {page.txt(c + ('name',))}</h3>"
+                 + table(["group", "patients", count, f"{metric} [CI]"], rows))
     a = s + ("association",)
     if page.get(a) is not None:
         text = (f"Centre and outcome: {page.txt(a + ('test',))}, p = "
@@ -36,7 +45,7 @@ def subgroups(page: Page) -> tuple[str, str, str]:
         else:
             body += f"<p>{text} No association flagged.</p>"
     if not body:
-        body = "<p>No pathology or centre labels were given.</p>"
+        body = "<p>No pathology, centre or categorical covariate was given.</p>"
     body += ('<p class="note">Out-of-fold predictions averaged over repeats; bootstrap '
              "intervals; n/a where the metric is undefined (a single class or no event).</p>")
     return "subgroups", "Subgroups", body
@@ -63,8 +72,39 @@ def _data_rows(page: Page) -> list:
     return rows
 
 
+def _summary_cell(page: Page, path) -> str:
+    if page.get(path + ("type",)) == "numeric":
+        return (f"median {page.num(path + ('median',), '.4g')} (quartiles "
+                f"{page.num(path + ('q1',), '.4g')} to {page.num(path + ('q3',), '.4g')})")
+    return ", ".join(f"{page.txt(path + ('levels', j, 'label'))}: "
+                     f"{page.num(path + ('levels', j, 'n'), 'd')}"
+                     for j in range(len(page.get(path + ("levels",)))))
+
+
+def clinical(page: Page) -> str:
+    """The covariates: types, missingness, distribution and preprocessing."""
+    c = ("model_card", "clinical")
+    if page.get(c) is None:
+        return ""
+    rows = []
+    for k in range(len(page.get(c + ("columns",)))):
+        p = c + ("columns", k)
+        rows.append([page.txt(p + ("name",)), page.txt(p + ("type",)),
+                     f"{page.num(p + ('n_missing',), 'd')} "
+                     f"({page.num(p + ('missing_fraction',), '.0%')})",
+                     _summary_cell(page, p), page.txt(p + ("handling",))])
+    compare = page.get(("model_card", "validation", "compare"))
+    baselines = (", and the clinical baselines use the same preprocessing"
+                 if {"clinical", "radiomics+clinical"} & set(compare) else "")
+    return ("<h3>Clinical covariates</h3>"
+            f"<p>The network reads the covariates beside the image features in its outcome "
+            f"head ({page.txt(c + ('fusion',))} fusion); their preprocessing is learnt on "
+            f"{page.txt(c + ('learnt_on',))}{baselines}.</p>"
+            + table(["covariate", "type", "missing", "distribution", "preprocessing"], rows))
+
+
 def model_card(page: Page, figures: dict) -> tuple[str, str, str]:
-    """Parameters, data, training, validation, software and SUV provenance."""
+    """Parameters, data, covariates, training, validation, software and SUV provenance."""
     c = ("model_card",)
     params = [[page.txt(c + ("parameters", k, "name")), page.txt(c + ("parameters", k, "value"))]
               for k in range(len(page.get(c + ("parameters",))))]
@@ -80,7 +120,7 @@ def model_card(page: Page, figures: dict) -> tuple[str, str, str]:
                        for k in range(len(page.get(t + ("epochs",)))))
     body = (f"<p>Estimator {page.txt(c + ('estimator',))}. SUV: "
             f"{page.txt(c + ('suv_provenance',))}. Manifest: {page.txt(c + ('manifest',))}.</p>"
-            "<h3>Data</h3>" + table(["", "value"], _data_rows(page))
+            "<h3>Data</h3>" + table(["", "value"], _data_rows(page)) + clinical(page)
             + "<h3>Training</h3>"
             + f"<p>Best epoch of each fold's network (first repeat): {epochs}.</p>"
             + figure(figures.get("history"), "training history",

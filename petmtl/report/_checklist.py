@@ -3,7 +3,8 @@
 TRIPOD+AI (Collins et al., BMJ 2024;385:e078378) lists what a report of a prediction
 model developed or evaluated with regression or machine learning should state. Items
 are given here by number and topic in our own short words; the run fills in what it
-recorded (data, outcome, missing labels, model, validation, performance) and marks the
+recorded (data, outcome, missing labels, clinical covariates, model, validation,
+performance) and marks the
 rest for the authors. Always check the list against the published checklist.
 """
 
@@ -143,7 +144,31 @@ def _prefilled(card: dict, survival: bool) -> dict:
     if data.get("centres"):
         out["6a"] = ("{n_centres} centres (see the Subgroups section)",
                      {"n_centres": len(data["centres"])})
+    if card.get("clinical") is not None:
+        out.update(_clinical_items(card["clinical"], out, params))
     return out
+
+
+def _clinical_items(clinical: dict, prefilled: dict, params: dict) -> dict:
+    """Items 9a, 11 and 12b for a run with clinical covariates."""
+    names = ", ".join(c["name"] for c in clinical["columns"])
+    missing = ", ".join(f"{c['name']} {c['n_missing']}" for c in clinical["columns"])
+    text, values = prefilled["11"]
+    how = ("numeric covariates imputed by the training median with a missing indicator, "
+           "categorical ones given a level of their own, learnt on {learnt_on}")
+    return {
+        "9a": ("the PET volume and the clinical covariates {covariates}; tumour masks and "
+               "pathology as auxiliary tasks where known (tasks {tasks})",
+               {"covariates": names, "tasks": params.get("tasks")}),
+        "11": (text + "; missing covariate values per column: {covariate_missing}; " + how,
+               {**values, "covariate_missing": missing, "learnt_on": clinical["learnt_on"]}),
+        "12b": ("clinical covariates: numeric ones standardised after median imputation "
+                "with a missing indicator, categorical ones one-hot encoded, learnt on "
+                "{learnt_on}; the network reads them beside its image features in the "
+                "outcome head ({fusion} fusion); the PET as in item {item}",
+                {"learnt_on": clinical["learnt_on"], "fusion": clinical["fusion"],
+                 "item": "7"}),
+    }
 
 
 def checklist(card: dict, survival: bool) -> list[dict]:

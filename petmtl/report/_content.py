@@ -16,6 +16,8 @@ from ..metrics import bootstrap_interval, concordance_index_censored
 from . import statistics as st
 
 NET_BENEFIT_AT = (0.1, 0.2, 0.3, 0.4, 0.5)
+MAX_LEVELS = 8
+"""A categorical covariate with more levels is not offered as a subgroup."""
 
 
 def _row_mean(values: np.ndarray) -> np.ndarray:
@@ -211,14 +213,19 @@ def _subgroup_rows(labels, avg, outcome: Outcome, options: dict) -> list:
     return out
 
 
-def subgroups(run, avg: dict, outcome: Outcome, options: dict) -> dict:
-    """The primary metric by pathology and by centre, and the centre-outcome association."""
+def subgroups(run, avg: dict, outcome: Outcome, options: dict, covariates=None) -> dict:
+    """The primary metric by pathology, by centre and by each categorical covariate of
+    ``covariates`` (``{name: labels}``), and the centre-outcome association."""
     out = {}
     for key in ("pathology", "centre"):
         labels = run.cohort.get(key)
         if labels is None or all(v is None for v in labels):
             continue
         out[key] = _subgroup_rows(labels, avg, outcome, options)
+    if covariates:
+        out["covariates"] = [{"name": name, "rows": _subgroup_rows(labels, avg, outcome,
+                                                                   options)}
+                             for name, labels in covariates.items()]
     centre = run.cohort.get("centre")
     out["association"] = None
     if centre is not None and len({str(c) for c in centre if c is not None}) >= 2:
@@ -233,4 +240,51 @@ def subgroups(run, avg: dict, outcome: Outcome, options: dict) -> dict:
                                                                    outcome=outcome.y[rows])
         except ValueError:
             out["association"] = None
+    return out
+
+
+def covariate_groups(run, clinical) -> dict:
+    """Each categorical covariate of the run with two to :data:`MAX_LEVELS` levels, as
+    per-patient labels (None where missing), from the table ``clinical``.
+
+    Parameters
+    ----------
+    run : CVRun
+    clinical : pandas.DataFrame or None
+        The run's covariates, one row per patient in the run's order (the run folder
+        keeps none); checked against the digest the run recorded.
+
+    Returns
+    -------
+    dict
+        ``{name: labels}``; empty without covariates.
+
+    Raises
+    ------
+    ValueError
+        If ``clinical`` is given for a run without covariates, lacks one of the run's
+        columns, or differs from the covariates the run used.
+    """
+    from ..clinical import as_levels
+    from ..model_selection._clinical import digest_table
+
+    recorded = run.cohort.get("clinical")
+    if clinical is None:
+        return {}
+    if recorded is None:
+        raise ValueError("clinical is given but the run used no clinical covariates")
+    names = [c["name"] for c in recorded["columns"]]
+    absent = [c for c in names if c not in getattr(clinical, "columns", [])]
+    if absent:
+        raise ValueError(f"clinical lacks the run's covariate(s) {absent}")
+    table = clinical[names].reset_index(drop=True)
+    if digest_table(table) != run.cohort["fingerprint"].get("clinical"):
+        raise ValueError("clinical differs from the covariates the run used (its digest in "
+                         "cv.json); pass the same table, rows in the run's order")
+    out = {}
+    for column in recorded["columns"]:
+        if column["type"] != "categorical" or not 2 <= len(column["levels"]) <= MAX_LEVELS:
+            continue
+        levels = as_levels(np.asarray(table[column["name"]], dtype=object).reshape(-1, 1))
+        out[column["name"]] = [None if isinstance(v, float) else str(v) for v in levels[:, 0]]
     return out

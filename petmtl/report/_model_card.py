@@ -43,6 +43,39 @@ def data_summary(cohort: dict, survival: bool) -> dict:
     return out
 
 
+HANDLING = {
+    "numeric": "median imputation with a missing indicator, then standardisation",
+    "categorical": "one-hot encoding, a missing value as a level of its own, a level "
+                   "unseen in training as none of the levels",
+}
+"""How the estimators and the clinical baselines preprocess each type of covariate."""
+
+
+def clinical_summary(run) -> dict | None:
+    """The covariates of the run: names, types, missingness, distribution, handling.
+
+    Returns
+    -------
+    dict or None
+        None for a run without covariates; else ``columns`` (one entry per covariate:
+        ``name``, ``type``, ``n_missing``, ``missing_fraction``, ``handling`` and the
+        ``median``/``q1``/``q3`` or the ``levels`` with counts), ``learnt_on`` and
+        ``fusion`` (the estimator's ``clinical_fusion``).
+    """
+    recorded = run.cohort.get("clinical")
+    if recorded is None:
+        return None
+    n = max(int(recorded["n"]), 1)
+    columns = [{**c, "missing_fraction": c["n_missing"] / n, "handling": HANDLING[c["type"]]}
+               for c in recorded["columns"]]
+    learnt_on = ("the training patients of each fold" if run.kind == "cross-validation"
+                 else "the training patients of the fitted model")
+    fusion = run.settings["params"].get("clinical_fusion")
+    return {"columns": columns, "learnt_on": learnt_on,
+            "fusion": None if fusion is None else fusion.strip("'\""),
+            "n_missing": sum(c["n_missing"] for c in columns)}
+
+
 def training_summary(run) -> dict:
     """Epochs, best epochs and time of the networks of the first repeat."""
     folds = [run.folds["petmtl"][(0, k)] for k in range(run.settings["n_splits"])]
@@ -80,4 +113,5 @@ def model_card(run, *, plotting_version: str | None = None) -> dict:
             "suv_provenance": run.cohort.get("suv_provenance") or NOT_RECORDED,
             "manifest": run.cohort.get("manifest"),
             "input": "NIfTI files" if run.cohort.get("X") is not None else "arrays",
-            "voxel_size_mm": list(run.cohort["spacing"])}
+            "voxel_size_mm": list(run.cohort["spacing"]),
+            "clinical": clinical_summary(run)}
