@@ -187,10 +187,8 @@ def clinical_cox(numeric=None, categorical=None, *, handle_unknown="ignore",
 
     Parameters
     ----------
-    numeric, categorical : sequence of str, optional
-        Covariate columns (default: numeric dtypes numeric, the rest categorical).
-    handle_unknown : {"ignore", "error"}, default="ignore"
-        Categories unseen in training (see :func:`~petmtl.clinical.clinical_preprocessor`).
+    numeric, categorical, handle_unknown
+        As in :func:`clinical_classifier`.
     alpha : float, default=1.0
         L2 penalty of the Cox model.
 
@@ -211,11 +209,8 @@ def radiomics_clinical_cox(radiomic_columns=RADIOMIC_FEATURES, numeric=None,
 
     Parameters
     ----------
-    radiomic_columns : sequence of str, default=RADIOMIC_FEATURES
-        Columns holding radiomic (and lesion-burden) features, all >= 0.
-    numeric, categorical : sequence of str, optional
-        Covariate columns among the others (default: by dtype).
-    handle_unknown : {"ignore", "error"}, default="ignore"
+    radiomic_columns, numeric, categorical, handle_unknown
+        As in :func:`radiomics_clinical_classifier`.
     alpha : float, default=1.0
         L2 penalty of the Cox model.
 

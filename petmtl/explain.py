@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._constraints import Interval, NoneOr, Options, check_param
 from ._forward import forward_of
-from ._input import check_volumes
+from ._input import check_volumes, covariate_matrix, split_table
 from .survival.estimator import MultiTaskPETSurvival
 from .survival.time_bins import logistic_hazard_risk
 
@@ -144,8 +144,11 @@ def grad_cam(
     ----------
     estimator : MultiTaskPETEstimator or MultiTaskPETSurvival
         A fitted estimator; its network runs on ``estimator.device_`` (CPU or GPU).
-    X : array-like of shape (n, x, y, z) or (n, 1, x, y, z)
-        PET volumes, in the units the estimator was fitted on.
+    X : array-like of shape (n, x, y, z) or (n, 1, x, y, z), or pandas.DataFrame
+        PET volumes, in the units the estimator was fitted on; for a model fitted with
+        clinical covariates, a table as in ``fit`` (the volumes as arrays in the
+        ``image_column``, the covariates in the other columns), which the outcome map
+        needs: T4 reads the covariates, and the map explains the output they helped make.
     target : {"outcome", "pathology", "segmentation"}, default="outcome"
         Head to explain: T4 (outcome), T3 (pathology, needs the pathology task) or T2
         (segmentation, needs the segmentation task: the score is the sum of the tumour
@@ -233,7 +236,12 @@ def grad_cam(
     check_param("batch_size", batch_size, NoneOr(Interval(Integral, 1, None)))
     batch_size = int(estimator.batch_size) if batch_size is None else int(batch_size)
 
-    volumes = check_volumes(X, getattr(estimator, "volume_shape", None))
+    images, covariates = split_table(X, getattr(estimator, "image_column", "image"))
+    clinical = None
+    if target == "outcome":
+        clinical = covariate_matrix(getattr(estimator, "clinical_preprocessor_", None),
+                                    covariates)
+    volumes = check_volumes(images, getattr(estimator, "volume_shape", None))
     spatial = volumes.shape[1:]
     forward = forward_of(estimator)
     was_training = module.training
@@ -243,7 +251,10 @@ def grad_cam(
         for start in range(0, len(volumes), batch_size):
             chunk = torch.from_numpy(np.ascontiguousarray(volumes[start:start + batch_size]))
             image = forward.prepare(chunk[:, None].float())
-            batch_maps = _batch_cam(module, image, score, scales, spatial)
+            covariates = None if clinical is None else torch.from_numpy(
+                clinical[start:start + batch_size]).to(image.device)
+            batch_maps = _batch_cam(module, image, score, scales, spatial, target,
+                                    covariates)
             for name, value in batch_maps.items():
                 maps[name][start:start + len(chunk)] = value
     finally:
@@ -254,9 +265,14 @@ def grad_cam(
 
 
 def _batch_cam(module, image: torch.Tensor, score_of, scales: Sequence[str],
-               spatial: tuple[int, ...]) -> dict[str, np.ndarray]:
+               spatial: tuple[int, ...], target: str,
+               clinical: torch.Tensor | None) -> dict[str, np.ndarray]:
+    # the decoders of the scales are run whatever the target, so every scale has its maps
+    outputs = {target} | {name.rsplit("_", 1)[0] for name in scales
+                          if not name.startswith("encoder_")}
     with torch.enable_grad(), torch.autocast(image.device.type, enabled=False):
-        out = module(image, return_intermediates=True)
+        out = module(image, clinical=clinical, outputs=sorted(outputs),
+                     return_intermediates=True)
         feats = {f"encoder_{k}": a for k, a in enumerate(out["encoder"])}
         for k, a in enumerate(out.get("segmentation_levels", [])):
             feats[f"segmentation_{k}"] = a

@@ -96,6 +96,23 @@ def test_missing_or_unexpected_covariates_are_named(cohort, fitted):
     assert plain.predict_proba(only_images).shape == (len(frame), 2)
 
 
+def test_grad_cam_of_the_outcome_is_given_the_covariates(cohort, fitted):
+    from petmtl.explain import grad_cam
+
+    frame = cohort[0]
+    rows = frame.iloc[[0, 2]]  # marker positive, then negative
+    maps = grad_cam(fitted, rows, scale="encoder_0")
+    assert maps.shape == (2, 12, 12, 12) and maps.max() == pytest.approx(1.0)
+    # the covariates decide the predicted class, so the map explained changes with them
+    swapped = rows.assign(marker=rows["marker"].iloc[::-1].to_numpy())
+    assert not np.allclose(grad_cam(fitted, swapped, scale="encoder_0"), maps, atol=1e-3)
+    images = np.stack(rows["image"])
+    with pytest.raises(ValueError, match="fitted with clinical covariates"):
+        grad_cam(fitted, images)
+    # the segmentation does not read them
+    assert grad_cam(fitted, images, target="segmentation", scale=0).shape == (2, 12, 12, 12)
+
+
 def test_model_files_and_pickles_keep_the_preprocessing(cohort, fitted, tmp_path):
     frame = cohort[0]
     expected = fitted.predict_proba(frame)

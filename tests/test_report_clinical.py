@@ -73,8 +73,9 @@ def test_report_lists_the_covariates_and_their_subgroups(run_folder, cohort, tmp
     assert items["9a"]["values"]["covariates"] == ", ".join(COVARIATES)
     assert "ecog" in items["11"]["values"]["covariate_missing"]
     names = {Path(p).stem for p in result.figures}
-    assert "cases" in names and "gradcam" not in names
-    assert any("Grad-CAM is left out" in note for note in content["notes"])
+    # the outcome's Grad-CAM of a network that reads covariates is given them
+    assert {"cases", "gradcam"} <= names
+    assert content["gradcam"]["scales"] and not any("Grad-CAM" in n for n in content["notes"])
     page = Path(result.html).read_text()
     assert "Clinical covariates" in page and "By <span" in page
     assert [m["name"] for m in content["summary"]["models"]] == [
@@ -88,10 +89,12 @@ def test_report_refuses_covariates_other_than_the_runs(run_folder, cohort, tmp_p
     with pytest.raises(ValueError, match=r"lacks the run's covariate\(s\) \['marker'\]"):
         build_report(run_folder, tmp_path, clinical=cohort.clinical.drop(columns="marker"),
                      n_gradcam=0, verbose=0)
-    result = build_report(run_folder, tmp_path, n_resamples=50, n_gradcam=0, verbose=0)
+    result = build_report(run_folder, tmp_path, X=cohort.X, n_resamples=50, verbose=0)
     check_numbers(result)  # without the table: the model card, no covariate subgroups
     assert "covariates" not in result.content["subgroups"]
     assert result.content["model_card"]["clinical"] is not None
+    assert result.content["gradcam"] is None  # it would need the covariates
+    assert any("pass the covariates (clinical=)" in n for n in result.content["notes"])
 
 
 def test_survival_report_with_covariates(tmp_path):

@@ -97,13 +97,13 @@ def cohort_extras(args, manifest) -> dict:
 def build_estimator(args, manifest):
     """The estimator the manifest calls for, with the ``--set`` parameters."""
     from .. import MultiTaskPETEstimator, MultiTaskPETSurvival
-    from ._fit import _default_tasks
+    from ._fit import default_tasks
 
     survival = is_survival(manifest)
     estimator_class = MultiTaskPETSurvival if survival else MultiTaskPETEstimator
     settings = parse_settings(args.set, estimator_class)
     if "tasks" not in settings:
-        _default_tasks(manifest, settings, quiet=True)
+        default_tasks(manifest, settings, quiet=True)
         if not args.quiet:
             print(f"petmtl cv: tasks {settings['tasks']} (from the manifest's columns) plus "
                   "the outcome", file=sys.stderr)

@@ -16,7 +16,7 @@ from ._common import (
 )
 
 
-def _default_tasks(manifest, settings: dict, quiet: bool) -> None:
+def default_tasks(manifest, settings: dict, quiet: bool) -> None:
     has_masks = any(m is not None for m in manifest.masks)
     has_pathology = any(p is not None for p in manifest.pathology)
     tasks = ["reconstruction"]
@@ -66,7 +66,7 @@ def cmd_fit(args) -> int:
     if not os.path.isdir(os.path.dirname(os.path.abspath(args.model))):
         raise UserError(f"--model: folder does not exist for {args.model}")
     if "tasks" not in settings:
-        _default_tasks(manifest, settings, args.quiet)
+        default_tasks(manifest, settings, args.quiet)
     settings.setdefault("verbose", 0 if args.quiet else 1)
     est = estimator_class(**settings)
     tasks = tuple(est.tasks)

@@ -15,7 +15,7 @@ import numpy as np
 from ..survival import BreslowEstimator
 
 if TYPE_CHECKING:
-    from ._candidates import FoldTask
+    from ._task import FoldTask
 
 __all__ = ["fit_tabular", "prepare_radiomics", "run_clinical", "run_radiomics",
            "run_radiomics_clinical"]

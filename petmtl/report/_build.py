@@ -89,10 +89,10 @@ def compute(run, *, n_resamples: int, random_state: int, n_gradcam: int, X,
     if not images.has_images(run, X):
         out["notes"].append("Images (mask overlays, Grad-CAM) need the volumes: this run was "
                             "made on arrays, so pass X= (and masks=) to build_report.")
-    elif n_gradcam > 0 and run.cohort.get("clinical") is not None:
+    elif n_gradcam > 0 and run.cohort.get("clinical") is not None and clinical is None:
         out["notes"].append("Grad-CAM is left out: the network reads clinical covariates "
-                            "beside the image, and the Grad-CAM of petmtl.explain takes the "
-                            "image alone.")
+                            "beside the image, and the run folder keeps none; pass the "
+                            "covariates (clinical=) to explain its outcome.")
     elif n_gradcam > 0 and images.gradcam_target(run) is not None:
         chosen = _gradcam_patients(avg, outcome, n_gradcam)
         out["gradcam"] = {"target": images.gradcam_target(run),
@@ -102,7 +102,7 @@ def compute(run, *, n_resamples: int, random_state: int, n_gradcam: int, X,
     return out
 
 
-def _image_figures(run, content: dict, X, masks) -> dict:
+def _image_figures(run, content: dict, X, masks, clinical=None) -> dict:
     out = {}
     seg = content["segmentation"]
     if seg is not None and images.has_images(run, X) and (
@@ -116,7 +116,8 @@ def _image_figures(run, content: dict, X, masks) -> dict:
     g = content["gradcam"]
     if g is not None:
         rows = images.gradcam_rows(run, [p["index"] for p in g["patients"]],
-                                   [p["patient_id"] for p in g["patients"]], X, g["target"])
+                                   [p["patient_id"] for p in g["patients"]], X, g["target"],
+                                   clinical)
         g["scales"] = list(rows[0]["maps"])
         out["gradcam"] = charts.to_png(images.gradcam_figure(rows))
     return out
@@ -186,8 +187,8 @@ def build_report(source, out_dir=None, *, X=None, masks=None, n_gradcam: int = 2
     the repeats; images use the network of the fold that held the patient out. A run with
     clinical covariates lists them in the model card (types, missing values, distribution,
     preprocessing) and the checklist, and, given the covariates, has subgroups by each
-    categorical one; its Grad-CAM is left out (the Grad-CAM of :mod:`petmtl.explain`
-    takes the image alone).
+    categorical one; its Grad-CAM explains the outcome the network gave from the image
+    and the patient's covariates, so it needs them (left out with a note otherwise).
 
     Parameters
     ----------
@@ -210,7 +211,8 @@ def build_report(source, out_dir=None, *, X=None, masks=None, n_gradcam: int = 2
     clinical : pandas.DataFrame, optional
         The run's covariates (one row per patient, in the run's order; checked against the
         digest in ``cv.json``), for subgroups by each categorical covariate of two to
-        eight levels. The run folder keeps no patient's covariate value.
+        eight levels and for the Grad-CAM of a network that reads them. The run folder
+        keeps no patient's covariate value.
 
     Returns
     -------
@@ -242,7 +244,7 @@ def build_report(source, out_dir=None, *, X=None, masks=None, n_gradcam: int = 2
         for name, draw in steps.items():
             figures[name] = charts.to_png(draw())
             bar.update(1)
-        figures.update(_image_figures(run, content, X, masks))
+        figures.update(_image_figures(run, content, X, masks, clinical))
         bar.update(1)
         content["figures"] = [f"figures/{name}.png" for name in figures]
         content = clean(content)

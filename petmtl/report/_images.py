@@ -111,15 +111,19 @@ def gradcam_target(run) -> str | None:
 
 
 def gradcam_rows(run, patients: list[int], titles: list[str], X=None,
-                 target: str = "outcome") -> list[dict]:
-    """Grad-CAM of ``target`` at every scale for each patient, by its fold's network."""
+                 target: str = "outcome", clinical=None) -> list[dict]:
+    """Grad-CAM of ``target`` at every scale for each patient, by its fold's network
+    (given the patient's covariates, from ``clinical``, when the network reads them)."""
     from ..explain import grad_cam
+    from ..model_selection._clinical import model_table
 
     rows = []
     for i, title in zip(patients, titles, strict=True):
         model = fold_model(run, i)
         volume = network_input(run, model, i, X)
-        maps = grad_cam(model, volume[None], target=target, scale="all")
+        explained = volume[None] if clinical is None else model_table(
+            [volume], clinical.iloc[[i]], model.get_params()["image_column"])
+        maps = grad_cam(model, explained, target=target, scale="all")
         spacing = (tuple(run.cohort["spacing"]) if run.cohort.get("X") is None
                    else (float(model.get_params()["spacing"]),) * 3)
         rows.append({"volume": volume, "maps": {k: v[0] for k, v in maps.items()},

@@ -66,6 +66,7 @@ def is_dicom_dir(path) -> bool:
     Parameters
     ----------
     path : str or path-like
+        A folder (anything else gives False).
 
     Returns
     -------

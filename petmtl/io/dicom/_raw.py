@@ -27,11 +27,11 @@ def element_value(ds, keyword: str):
     object or None
     """
     pydicom = import_pydicom()
-    tag = pydicom.datadict.tag_for_keyword(keyword)
-    if tag is None or tag not in ds:
+    found = _undecoded(ds, keyword)
+    if found is None:
         return None
-    elem = ds.get_item(tag)
-    if isinstance(elem, pydicom.dataelem.RawDataElement) and isinstance(elem.value, bytes):
+    tag, elem, raw = found
+    if raw:
         vr = elem.VR or pydicom.datadict.dictionary_VR(tag)
         if vr in _TEXT_VRS:
             text = elem.value.decode("ascii", "replace").strip("\x00 ")
@@ -51,11 +51,17 @@ def element_value(ds, keyword: str):
 def raw_bytes(ds, keyword: str) -> bytes | None:
     """The undecoded bytes of an element (e.g. a sequence), or None when it is decoded or
     absent: equal bytes mean equal values."""
+    found = _undecoded(ds, keyword)
+    return found[1].value if found is not None and found[2] else None
+
+
+def _undecoded(ds, keyword: str):
+    """``(tag, element, is_raw)`` of ``keyword`` without decoding it, None when absent;
+    ``is_raw`` says the element still holds pydicom's undecoded bytes."""
     pydicom = import_pydicom()
     tag = pydicom.datadict.tag_for_keyword(keyword)
     if tag is None or tag not in ds:
         return None
     elem = ds.get_item(tag)
-    if isinstance(elem, pydicom.dataelem.RawDataElement) and isinstance(elem.value, bytes):
-        return elem.value
-    return None
+    return tag, elem, (isinstance(elem, pydicom.dataelem.RawDataElement)
+                       and isinstance(elem.value, bytes))

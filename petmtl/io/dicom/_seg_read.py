@@ -109,9 +109,8 @@ def sample_segment(frames: dict, number: int, shape: tuple, affine: np.ndarray,
         From :func:`seg_frames`.
     number : int
         SegmentNumber.
-    shape : tuple of 3 int
-    affine : ndarray of shape (4, 4)
-        Voxel-to-RAS transform of the grid.
+    shape, affine
+        The reference grid: its shape and voxel-to-RAS transform.
     where : str
 
     Returns
