@@ -391,8 +391,9 @@ class MultiTaskPETEstimator(ClassifierMixin, MultiTaskPETBase):
         """
         if not return_std:
             return _sigmoid_columns(self.decision_function(X))
-        views = _sigmoid(self._network_views(X, ("outcome",))["outcome"])
-        return _sigmoid_columns(self._combine_outcomes(_logit(views))), views.std(axis=0)
+        views = self._network_views(X, ("outcome",))["outcome"]
+        return (_sigmoid_columns(self._combine_outcomes(views)),
+                _sigmoid(np.asarray(views, dtype=np.float64)).std(axis=0))
 
     def predict(self, X) -> np.ndarray:
         """Predicted outcome label of each volume (X as in :meth:`decision_function`).

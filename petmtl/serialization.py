@@ -105,10 +105,11 @@ def record_of(estimator, *, weights: bool = True) -> ModelRecord:
     estimator : BaseEstimator
         Its ``get_params(deep=False)``, public attributes ending in ``_`` (but its
         networks ``module_`` and ``members_``) and the weights of its ``module_`` (when
-        fitted and ``weights``) are recorded. A
-        ``random_state`` that is a RandomState instance is stored as None, with a warning.
+        fitted and ``weights``) are recorded; those of an ensemble's ``members_`` side by
+        side, ``members.<k>.<name>``. A ``random_state`` that is a RandomState instance
+        is stored as None, with a warning.
     weights : bool, default=True
-        Record ``module_``'s weights.
+        Record the network's weights.
 
     Returns
     -------
@@ -124,10 +125,13 @@ def record_of(estimator, *, weights: bool = True) -> ModelRecord:
     attributes = {name: value for name, value in vars(estimator).items()
                   if name.endswith("_") and not name.startswith("_")
                   and name not in ("module_", "members_")}
-    module = getattr(estimator, "module_", None)
+    members = getattr(estimator, "members_", None) or [getattr(estimator, "module_", None)]
     state_dict = None
-    if weights and module is not None:
-        state_dict = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+    if weights and members[0] is not None:
+        prefixes = [""] if len(members) == 1 else [f"members.{k}." for k in range(len(members))]
+        state_dict = {prefix + name: v.detach().cpu().clone()
+                      for prefix, member in zip(prefixes, members, strict=True)
+                      for name, v in member.state_dict().items()}
     return ModelRecord(type(estimator).__name__, params, attributes, state_dict)
 
 

@@ -96,6 +96,17 @@ def test_missing_or_unexpected_covariates_are_named(cohort, fitted):
     assert plain.predict_proba(only_images).shape == (len(frame), 2)
 
 
+@pytest.mark.parametrize(("categorical", "match"), [
+    (["stage"], r"clinical_categorical names \['stage'\], which X does not have"),
+    ([], r"\['marker'\] hold non-numeric values but are not in clinical_categorical"),
+])
+def test_clinical_categorical_is_checked_against_the_table(cohort, categorical, match):
+    frame, y, masks, pathology = cohort
+    with pytest.raises(ValueError, match=match):
+        MultiTaskPETEstimator(**SMALL, clinical_categorical=categorical).fit(
+            frame, y, masks=masks, pathology=pathology)
+
+
 def test_grad_cam_of_the_outcome_is_given_the_covariates(cohort, fitted):
     from petmtl.explain import grad_cam
 

@@ -235,6 +235,21 @@ def test_a_registered_baseline_is_compared_on_the_same_folds(tmp_path, cohort):
     assert _cv_reference.compare(tmp_path, atol=0.0) > 0
 
 
+def test_the_single_task_baseline_follows_any_main_network(tmp_path, cohort):
+    """The main network's settings that need its other tasks or its PET descriptors
+    (a pathology-stratified split, lesion burden) do not break the single-task network."""
+    main = MultiTaskPETEstimator(**TINY, validation_stratify="pathology", lesion_burden="suv2.5")
+    result = cross_validate_cohort(main, cohort.X, cohort.y, masks=cohort.masks,
+                                   pathology=cohort.pathology, n_splits=2, n_repeats=1,
+                                   compare=["single-task"], out_dir=tmp_path, spacing=8.0,
+                                   n_resamples=20, verbose=0)
+    rows = [r for r in _rows(result.out_dir) if r["model"] == "single-task"]
+    assert len(rows) == len(cohort.y) and all(0 <= float(r["score"]) <= 1 for r in rows)
+    model = MultiTaskPETEstimator.load(
+        read_cv_results(result.out_dir).model_file("single-task", 0, 0))
+    assert model.tasks == () and model.lesion_burden is None
+
+
 def test_hausdorff_distance_against_scipy_and_by_hand():
     a = np.zeros((9, 9, 9), bool)
     b = np.zeros((9, 9, 9), bool)

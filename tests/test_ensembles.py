@@ -58,6 +58,10 @@ def test_an_ensemble_is_one_estimator(data, ensemble, tmp_path):
     loaded = MultiTaskPETEstimator.load(ensemble.save(tmp_path / "ensemble.pt"))
     assert len(loaded.members_) == 3
     np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+    from petmtl import serialization  # the module-level writer stores every member too
+
+    again = serialization.load(serialization.save(ensemble, tmp_path / "module-level.pt"))
+    np.testing.assert_array_equal(again.predict_proba(X), expected)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(ensemble)).predict_proba(X),
                                   expected)
     assert clone(ensemble).get_params()["n_members"] == 3
@@ -152,9 +156,36 @@ def test_survival_ensembles_and_flips(data, loss):
     (dict(n_members=0), "n_members"),
     (dict(tta=(3,)), "tta"),
     (dict(weight_averaging="swa"), "weight_averaging"),
-    (dict(n_members=10), "at least that many samples"),
+    (dict(n_members=10), "n_members=10 is more than the"),
 ])
 def test_ensemble_parameters_are_checked(data, params, match, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match=match):
         fit(data, **params)
+
+
+def test_a_refit_keeps_nothing_of_the_previous_ensemble(data, ensemble):
+    again = pickle.loads(pickle.dumps(ensemble)).set_params(n_members=1, refit_outcome=False,
+                                                             max_epochs=1)
+    again.fit(data[0], data[1], masks=data[2], pathology=data[3])
+    assert len(again.members_) == 1
+    for stale in ("oof_proba_", "oof_index_", "member_histories_", "outcome_refit_"):
+        assert not hasattr(again, stale), stale
+
+
+def test_a_few_unknown_outcomes_are_spread_over_the_members_folds(data):
+    y = data[1].copy()
+    y[[0, 5]] = -1  # two patients without an outcome, fewer than the members
+    est = fit(data, y=y, n_members=3, max_epochs=1)
+    assert len(est.members_) == 3
+    np.testing.assert_array_equal(est.oof_index_, np.setdiff1d(np.arange(len(y)), [0, 5]))
+
+
+def test_the_spread_leaves_confident_probabilities_as_they_are(data, ensemble):
+    confident = pickle.loads(pickle.dumps(ensemble))
+    confident.members_ = confident.members_[:1]  # one network: one view
+    confident.n_members = 1
+    with torch.no_grad():  # logits beyond 27.6, where the probability rounds to 1 - 1e-12
+        confident.module_.outcome.linear_bias.fill_(40.0)
+    proba = confident.predict_proba(data[0])
+    np.testing.assert_array_equal(confident.predict_proba(data[0], return_std=True)[0], proba)

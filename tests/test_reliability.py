@@ -292,6 +292,18 @@ def test_resume_refuses_another_architecture_or_data(data, tmp_path):
         fit(data, resume=tmp_path / "missing.ckpt")
 
 
+def test_resume_compares_the_saved_network_with_the_one_built(data, tmp_path, monkeypatch):
+    path = tmp_path / "run.ckpt"
+    fit(data, max_epochs=1, checkpoint_path=path)
+    with pytest.raises(CheckpointError, match=r"lesion_burden=None \(now 'suv2.5'\)"):
+        fit(data, resume=path, lesion_burden="suv2.5")
+    # a difference no parameter check names is still found in the weights, not by torch
+    monkeypatch.setattr("petmtl.training.checkpoint.ARCHITECTURE", ())
+    with pytest.raises(CheckpointError, match=r"its network differs .*standardize\.mean of "
+                                              r"shape"):
+        fit(data, resume=path, lesion_burden="suv2.5")
+
+
 @pytest.mark.parametrize("bad, error, match", [
     (dict(checkpoint_every=0), ValueError, "checkpoint_every"),
     (dict(checkpoint_every=1.5), TypeError, "checkpoint_every"),

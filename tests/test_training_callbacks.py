@@ -103,6 +103,20 @@ def test_a_resumed_run_follows_the_same_schedule(data, tmp_path, monkeypatch, sc
         assert torch.equal(a, b), name
 
 
+def test_a_longer_resumed_cosine_run_keeps_annealing(data, tmp_path):
+    """A finished 3-epoch run resumed with max_epochs=6 follows the 6-epoch curve from
+    epoch 4 on, down to its end (a cosine whose period stayed 3 epochs would rise back
+    towards 0.01 there)."""
+    path = tmp_path / "run.ckpt"
+    params = dict(learning_rate=0.01, lr_schedule="cosine", early_stopping=False)
+    fit(data, **params, max_epochs=3, checkpoint_path=path)
+    longer = fit(data, **params, max_epochs=6, resume=path)
+    rates = [r["lr"] for r in longer.history_]
+    expected = [0.01 * (1 + math.cos(math.pi * e / 6)) / 2 for e in (3, 4, 5)]
+    np.testing.assert_allclose(rates[3:], expected, rtol=1e-12)
+    assert np.all(np.diff(rates[3:]) < 0)
+
+
 class _GradientNorms(Callback):
     """Records the global gradient norm that the optimizer step will use."""
 

@@ -25,7 +25,6 @@ import sys
 
 import numpy as np
 import torch
-from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import check_random_state
 
 from .. import training
@@ -44,8 +43,10 @@ from ..exceptions import DeviceOutOfMemoryError, TrainingDivergedError
 from . import fitting, persistence
 from .model import PETNetworkModel
 
-FITTED = ("module_", "members_", "history_", "best_epoch_", "_warm_start_state",
-          "outcome_refit_", "member_histories_", "member_best_epochs_")
+# what one fit leaves that the next must not inherit (a refit, ensemble members' results)
+OF_ONE_RUN = ("outcome_refit_", "member_histories_", "member_best_epochs_", "oof_index_",
+              "oof_proba_", "oof_risk_")
+FITTED = ("module_", "members_", "history_", "best_epoch_", "_warm_start_state", *OF_ONE_RUN)
 
 
 def extend_parameters(init):
@@ -139,14 +140,11 @@ class MultiTaskPETBase(PETNetworkModel):
                 stratify=self.validation_stratify, enabled=self.early_stopping,
                 random_state=rng)]
         strata = data.strata["outcome"]
-        smallest = int(np.unique(strata, return_counts=True)[1].min())
-        if smallest < self.n_members:
-            raise ValueError(f"n_members={self.n_members} folds need at least that many "
-                             f"samples of each outcome class (and of unknown outcomes); the "
-                             f"smallest has {smallest}")
-        folds = StratifiedKFold(self.n_members, shuffle=True,
-                                random_state=rng.randint(np.iinfo(np.int32).max))
-        return [(train, valid) for train, valid in folds.split(strata, strata)]
+        tests = training.stratified_folds(strata, self.n_members,
+                                          rng.randint(np.iinfo(np.int32).max),
+                                          parameter="n_members")
+        everyone = np.arange(len(strata))
+        return [(np.setdiff1d(everyone, test), test) for test in tests]
 
     def _read_outcome(self, y, n_samples: int) -> OutcomeData:
         """Read and check ``y``: what the outcome task trains on (see :class:`OutcomeData`)."""
@@ -205,7 +203,10 @@ class MultiTaskPETBase(PETNetworkModel):
         params = self.get_params(deep=False)
         configure_device(self.device_)
         memory_format = resolve_memory_format(self.memory_format, self.device_)
-        module = fitting.for_training(self._build_module(), self.device_, memory_format, group)
+        built = self._build_module()
+        if start is not None:
+            start.check_network(built)
+        module = fitting.for_training(built, self.device_, memory_format, group)
         optimizer = torch.optim.AdamW(module.parameters(), lr=self.learning_rate,
                                       weight_decay=self.weight_decay)
         loaders = fitting.make_loaders(data, split, batch_size=self.batch_size, seed=seed,
@@ -244,6 +245,8 @@ class MultiTaskPETBase(PETNetworkModel):
             for name in FITTED:
                 self.__dict__.pop(name, None)
             return
+        for name in OF_ONE_RUN:
+            self.__dict__.pop(name, None)
         self.members_ = [training.unwrap(module).eval() for module in members]
         self.module_ = self.members_[0]
         self.history_ = results[0].history

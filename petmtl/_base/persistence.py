@@ -30,17 +30,11 @@ def record_of(estimator, *, weights: bool = True) -> serialization.ModelRecord:
     """The estimator's :class:`~petmtl.serialization.ModelRecord`, paths stored as str.
 
     A ``random_state`` that is a RandomState instance is stored as None (silently: the
-    model file describes the fitted network, which no longer depends on it). The weights
-    of an ensemble's members are stored side by side, ``members.<k>.<name>``.
+    model file describes the fitted network, which no longer depends on it).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         record = serialization.record_of(estimator, weights=weights)
-    members = getattr(estimator, "members_", None)
-    if weights and members is not None and len(members) > 1:
-        record.state_dict = {f"members.{k}.{name}": v.detach().cpu().clone()
-                             for k, member in enumerate(members)
-                             for name, v in member.state_dict().items()}
     for name in ("checkpoint_path", "resume", "cache_dir"):
         if record.params.get(name) is not None:
             record.params[name] = os.fspath(record.params[name])

@@ -73,10 +73,27 @@ def fit_covariates(covariates, categorical=None):
         preprocessor = clinical_preprocessor()
     else:
         categorical = list(categorical)
+        absent = [c for c in categorical if c not in covariates.columns]
+        if absent:
+            raise ValueError(f"clinical_categorical names {absent}, which X does not have as "
+                             f"covariate columns; its covariates are "
+                             f"{list(covariates.columns)}")
         numeric = [c for c in covariates.columns if c not in categorical]
+        text = [c for c in numeric if not _is_numeric(covariates[c])]
+        if text:
+            raise ValueError(f"covariate column(s) {text} hold non-numeric values but are not "
+                             f"in clinical_categorical={categorical}; add them to it (or "
+                             "leave clinical_categorical=None to treat every non-numeric "
+                             "column as categorical)")
         preprocessor = clinical_preprocessor(numeric, categorical)
     matrix = preprocessor.fit_transform(covariates)
     return preprocessor, np.asarray(matrix, dtype=np.float32)
+
+
+def _is_numeric(column) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
 
 
 def covariate_matrix(preprocessor, covariates) -> np.ndarray | None:

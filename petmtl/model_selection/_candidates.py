@@ -107,9 +107,13 @@ def run_estimator(task: FoldTask) -> dict:
 
 
 def run_single_task(task: FoldTask) -> dict:
-    """The same network with the outcome task alone: a plain 3-D CNN of the PET."""
+    """The same network with the outcome task alone: a plain 3-D CNN of the PET.
+
+    What needs another task or the PET descriptors is switched off with them (lesion
+    burden; a validation split stratified by the pathology)."""
     model = clone(task.estimator).set_params(tasks=(), outcome_features="global",
-                                             outcome_descriptors=False)
+                                             outcome_descriptors=False, lesion_burden=None,
+                                             validation_stratify="outcome")
     return _fit_network(model, task)
 
 

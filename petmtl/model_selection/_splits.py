@@ -3,33 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold
+
+from ..training import stratified_folds
 
 
 def repeat_seed(random_state: int, repeat: int) -> int:
     """Seed of repeat ``repeat``: its folds and the networks fitted in it."""
     return int(random_state) + int(repeat)
-
-
-def _stratified(strata: np.ndarray, n_splits: int, seed: int) -> list[np.ndarray]:
-    """Test folds: known outcomes stratified, unknown ones spread over the folds."""
-    known = np.flatnonzero(strata >= 0)
-    counts = np.bincount(strata[known])
-    if counts.min() < n_splits:
-        raise ValueError(f"n_splits={n_splits} is more than the {int(counts.min())} patients "
-                         "of the smallest outcome class (or of events/censored); lower "
-                         "n_splits")
-    tests = [known[test] for _, test in StratifiedKFold(
-        n_splits, shuffle=True, random_state=seed).split(known, strata[known])]
-    unknown = np.flatnonzero(strata < 0)
-    if len(unknown) >= n_splits:
-        for k, (_, test) in enumerate(KFold(n_splits, shuffle=True,
-                                            random_state=seed).split(unknown)):
-            tests[k] = np.concatenate([tests[k], unknown[test]])
-    else:
-        for j, i in enumerate(unknown):
-            tests[j] = np.append(tests[j], i)
-    return [np.sort(t) for t in tests]
 
 
 def _grouped(strata: np.ndarray, groups: np.ndarray, n_splits: int,
@@ -62,7 +43,7 @@ def make_splits(strata: np.ndarray, groups, n_splits: int, n_repeats: int,
     for repeat in range(n_repeats):
         seed = repeat_seed(random_state, repeat)
         if groups is None:
-            out.append(_stratified(strata, n_splits, seed))
+            out.append(stratified_folds(strata, n_splits, seed))
         else:
             out.append(_grouped(strata, np.asarray(groups, dtype=object), n_splits, seed))
     return out

@@ -125,7 +125,8 @@ def gradcam_rows(run, patients: list[int], titles: list[str], X=None,
             [volume], clinical.iloc[[i]], model.get_params()["image_column"])
         maps = grad_cam(model, explained, target=target, scale="all")
         spacing = (tuple(run.cohort["spacing"]) if run.cohort.get("X") is None
-                   else (float(model.get_params()["spacing"]),) * 3)
+                   else tuple(float(s) for s in np.broadcast_to(
+                       np.asarray(model.get_params()["spacing"], dtype=float), (3,))))
         rows.append({"volume": volume, "maps": {k: v[0] for k, v in maps.items()},
                      "spacing": spacing, "title": title})
     return rows

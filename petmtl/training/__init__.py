@@ -31,14 +31,15 @@ from .checkpoint import Continuation, RunState, cpu_copy, read_run, write_checkp
 from .distributed import ProcessGroup, launched_by_torchrun, process_group, unwrap
 from .loop import LoopState, TrainingLoop, TrainingSetup
 from .refit import LinearRefit, refit_linear
-from .split import validation_split
+from .split import stratified_folds, validation_split
 
 __all__ = [
     "BestWeights", "Callback", "Checkpointing", "Continuation", "DeferredInterrupt",
     "EarlyStopping", "GradientClipping", "LRSchedule", "LinearRefit", "LoopState",
     "ProcessGroup", "ProgressBar", "RunState", "TrainingLoop", "TrainingResult",
     "TrainingSetup", "WeightAveraging", "cpu_copy", "launched_by_torchrun", "process_group",
-    "read_run", "refit_linear", "train", "unwrap", "validation_split", "write_checkpoint",
+    "read_run", "refit_linear", "stratified_folds", "train", "unwrap", "validation_split",
+    "write_checkpoint",
 ]
 
 

@@ -40,9 +40,11 @@ from .loop import LoopState, TrainingLoop
 
 RUN_KIND = "petmtl-run"
 RUN_VERSION = 1
+# named in the message when they differ; any other difference of the network is found by
+# comparing the saved weights with the network the parameters build (check_network)
 ARCHITECTURE = ("base_width", "depth", "tasks", "norm", "outcome_features",
                 "outcome_descriptors", "pathology_grid", "refit_outcome", "global_pooling",
-                "peritumoral_mm")
+                "peritumoral_mm", "lesion_burden", "clinical_fusion")
 
 
 def cpu_copy(tree):
@@ -161,7 +163,7 @@ class Continuation:
         problems = [f"{key}={saved.params.get(key)!r} (now {params[key]!r})"
                     for key in ARCHITECTURE
                     if key in params and _normal(saved.params.get(key)) != _normal(params[key])]
-        for attr in ("classes_", "pathology_classes_"):
+        for attr in ("classes_", "pathology_classes_", "n_clinical_features_"):
             before, now = saved.attributes.get(attr), attributes.get(attr)
             before = None if before is None else np.asarray(before).tolist()
             now = None if now is None else np.asarray(now).tolist()
@@ -177,6 +179,22 @@ class Continuation:
         if problems:
             raise CheckpointError(f"cannot continue from {self.source}: the saved run differs "
                                   f"from this fit in " + "; ".join(problems))
+
+    def check_network(self, module: torch.nn.Module) -> None:
+        """Raise :class:`CheckpointError` unless the saved weights fit ``module`` (the
+        network this fit builds): the same tensors, of the same shapes."""
+        saved = self.run.last_model
+        built = module.state_dict()
+        problems = [f"{key} missing" for key in built if key not in saved]
+        problems += [f"{key} not in this network" for key in saved if key not in built]
+        problems += [f"{key} of shape {tuple(saved[key].shape)} (now {tuple(value.shape)})"
+                     for key, value in built.items()
+                     if key in saved and saved[key].shape != value.shape]
+        if problems:
+            shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more"
+                                               if len(problems) > 5 else "")
+            raise CheckpointError(f"cannot continue from {self.source}: its network differs "
+                                  f"from the one these parameters build: {shown}")
 
 
 def _normal(value):

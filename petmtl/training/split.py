@@ -1,9 +1,9 @@
-"""The held-out split that early stopping watches."""
+"""The held-out split that early stopping watches, and folds stratified by the outcome."""
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 STRATA = {"outcome": ("outcome",), "pathology": ("pathology",),
           "joint": ("outcome", "pathology")}
@@ -53,3 +53,47 @@ def validation_split(strata: dict, *, fraction: float, stratify: str = "outcome"
     except ValueError:  # a stratum too small to split
         train, valid = train_test_split(indices, test_size=n_valid, random_state=random_state)
     return np.sort(train), np.sort(valid)
+
+
+def stratified_folds(strata: np.ndarray, n_splits: int, seed: int, *,
+                     parameter: str = "n_splits") -> list[np.ndarray]:
+    """The test indices of ``n_splits`` folds: known outcomes stratified, unknown ones
+    (code -1) spread evenly over the folds.
+
+    Parameters
+    ----------
+    strata : ndarray of int
+        Outcome codes per sample (-1 = unknown).
+    n_splits : int
+    seed : int
+        Shuffles the samples before they are cut.
+    parameter : str, default="n_splits"
+        The parameter named when a class is too small.
+
+    Returns
+    -------
+    list of ndarray of int
+        One sorted array of test indices per fold.
+
+    Raises
+    ------
+    ValueError
+        If an outcome class has fewer than ``n_splits`` samples.
+    """
+    known = np.flatnonzero(strata >= 0)
+    counts = np.bincount(strata[known])
+    if counts.min() < n_splits:
+        raise ValueError(f"{parameter}={n_splits} is more than the {int(counts.min())} "
+                         "samples of the smallest outcome class (or of events/censored); "
+                         f"lower {parameter}")
+    tests = [known[test] for _, test in StratifiedKFold(
+        n_splits, shuffle=True, random_state=seed).split(known, strata[known])]
+    unknown = np.flatnonzero(strata < 0)
+    if len(unknown) >= n_splits:
+        for k, (_, test) in enumerate(KFold(n_splits, shuffle=True,
+                                            random_state=seed).split(unknown)):
+            tests[k] = np.concatenate([tests[k], unknown[test]])
+    else:
+        for j, i in enumerate(unknown):
+            tests[j] = np.append(tests[j], i)
+    return [np.sort(t) for t in tests]

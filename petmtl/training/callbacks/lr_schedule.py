@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .base import Callback
@@ -12,8 +14,10 @@ LR_SCHEDULES = ("cosine", "plateau")
 class LRSchedule(Callback):
     """Change the learning rate after every epoch, with PyTorch's schedulers.
 
-    ``"cosine"``: cosine annealing from the initial rate to 0 over ``max_epochs``
-    (:class:`torch.optim.lr_scheduler.CosineAnnealingLR`). ``"plateau"``: the rate is
+    ``"cosine"``: cosine annealing from the initial rate to 0 over ``max_epochs``, the
+    rate after epoch ``e`` being ``lr * (1 + cos(pi * e / max_epochs)) / 2`` (in closed
+    form: a run resumed with a larger ``max_epochs`` takes the longer curve's rate at the
+    epoch it stands at, and anneals to 0 at its new end). ``"plateau"``: the rate is
     divided by 10 when ``monitor`` has not improved for ``patience`` epochs
     (:class:`torch.optim.lr_scheduler.ReduceLROnPlateau`); with no validation record the
     training loss is watched instead. The scheduler's state and the current rates are
@@ -45,15 +49,21 @@ class LRSchedule(Callback):
     def on_train_begin(self, loop) -> None:
         optimizer = loop.optimizer
         if self.kind == "cosine":
-            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-                optimizer, T_max=self.max_epochs)
+            length = self.max_epochs
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda epoch: (1.0 + math.cos(math.pi * min(epoch, length) /
+                                                         length)) / 2.0)
         else:
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 optimizer, mode="min" if self.lower_is_better else "max", factor=0.1,
                 patience=self.patience)
         if self._saved is not None:  # a resumed run: the rates it had reached
             self.scheduler.load_state_dict(self._saved["scheduler"])
-            for group, lr in zip(optimizer.param_groups, self._saved["lr"], strict=True):
+            rates = self._saved["lr"]
+            if self.kind == "cosine":  # on the curve of this run's max_epochs
+                rates = [base * lr_lambda(self.scheduler.last_epoch) for base, lr_lambda in
+                         zip(self.scheduler.base_lrs, self.scheduler.lr_lambdas, strict=True)]
+            for group, lr in zip(optimizer.param_groups, rates, strict=True):
                 group["lr"] = lr
 
     def on_epoch_end(self, loop) -> None:
