@@ -138,7 +138,10 @@ def grad_cam(
     class_index: int | None = None,
     batch_size: int | None = None,
 ) -> np.ndarray | dict[str, np.ndarray]:
-    """Grad-CAM heatmaps of the outcome or pathology head at one or all scales.
+    """Grad-CAM heatmaps of the outcome, pathology or segmentation head at one or all scales.
+
+    The map explains the estimator's first network (``module_``), without test-time
+    flips: for an ensemble (``n_members > 1``) that is its first member.
 
     Parameters
     ----------

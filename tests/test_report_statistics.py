@@ -89,7 +89,7 @@ def test_brier_score_of_the_report_equals_sklearn():
 
 
 def test_kaplan_meier_by_hand_and_against_lifelines():
-    curve = st.kaplan_meier_curve(TIME, EVENT)
+    curve = st.kaplan_meier_curve(EVENT, TIME)
     # 7/8, then 6/7 of it, 4/5 of that, then two events among 3 at risk
     expected = [1.0, 0.875, 0.75, 0.6, 0.6, 0.2, 0.2]
     np.testing.assert_allclose(curve["survival"], expected)
@@ -115,7 +115,7 @@ def test_risk_groups_and_logrank_against_lifelines():
     risk = rng.normal(size=60)
     time = rng.exponential(np.exp(-risk))
     event = rng.random(60) < 0.8
-    result = st.risk_group_curves(time, event, risk, 3, at=[0.0, 0.5, 1.0])
+    result = st.risk_group_curves(event, time, risk, 3, at=[0.0, 0.5, 1.0])
     groups = st.risk_groups(risk, 3)
     reference = lifelines.statistics.multivariate_logrank_test(time, groups, event)
     assert result["logrank_statistic"] == pytest.approx(reference.test_statistic, rel=1e-9)
@@ -130,7 +130,7 @@ def test_time_dependent_auc_by_hand():
     time = np.array([1.0, 2.0, 2.5, 3.0, 4.0])
     event = np.array([1, 1, 0, 1, 1])
     risk = np.array([4.0, 1.0, 0.0, 3.0, 2.0])
-    result = st.time_dependent_auc(time, event, risk, [1.0, 2.0, 3.0])
+    result = st.time_dependent_auc(event, time, risk, [1.0, 2.0, 3.0])
     # censoring survival G drops to 2/3 after the censored time 2.5 (3 at risk)
     # t=1: case 0 (risk 4) above all 4 controls; t=2: cases 0, 1 vs controls 2.5, 3, 4
     # (risks 0, 3, 2): 3 + 1 of 6; t=3: cases 0, 1 (weight 1) and 3 (weight 3/2) against
@@ -142,13 +142,13 @@ def test_survival_calibration_and_net_benefit_by_hand():
     time = np.array([10.0, 10.0, 1.0, 10.0, 1.0, 1.0])
     event = np.ones(6, bool)
     predicted = np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1])
-    result = st.survival_calibration(time, event, predicted, 5.0, n_groups=2)
+    result = st.survival_calibration(event, time, predicted, 5.0, n_groups=2)
     np.testing.assert_allclose(result["predicted"], [0.2, 0.8])
     np.testing.assert_allclose(result["observed"], [1 / 3, 2 / 3])
     assert result["count"] == [3, 3]
     time = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     risk = np.array([0.9, 0.8, 0.1, 0.6, 0.2])
-    nb = st.survival_net_benefit(time, np.ones(5, bool), risk, 2.5, [0.5])
+    nb = st.survival_net_benefit(np.ones(5, bool), time, risk, 2.5, [0.5])
     # treated: times 1, 2, 4; two events by 2.5: 3/5 * 2/3 - 3/5 * 1/3 * 1
     assert nb["model"] == pytest.approx([0.2])
     assert nb["treat_all"] == pytest.approx([2 / 5 - 3 / 5])

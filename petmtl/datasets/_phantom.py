@@ -28,7 +28,7 @@ _PHYSIOLOGICAL = np.array([LABELS["myocardium"], LABELS["liver"], LABELS["bone_m
 
 
 class Grid:
-    """Voxel-centre coordinates (mm) of a ``(D, H, W)`` grid centred on the field of view."""
+    """Voxel-centre coordinates (mm) of an ``(x, y, z)`` grid centred on the field of view."""
 
     def __init__(self, shape: tuple[int, int, int], spacing: float):
         self.shape = tuple(shape)

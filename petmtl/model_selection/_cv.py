@@ -197,8 +197,9 @@ def cross_validate_cohort(
     estimator : MultiTaskPETEstimator or MultiTaskPETSurvival
         The model to validate (unfitted; it is cloned for every fold). Its
         ``random_state`` is replaced by the repeat's seed, ``random_state + repeat``.
-    X : array-like of shape (n, D, H, W) or sequence of NIfTI paths
-        PET volumes.
+    X : array-like of shape (n, x, y, z) or sequence of NIfTI paths (or DICOM folders)
+        PET volumes in RAS+ voxel order (as the estimators take them); the clinical
+        covariates come separately, as ``clinical``.
     y : array-like of shape (n,) or structured array
         Binary outcome (-1 or None for unknown) or, for a survival estimator, the
         (event, time) array of :func:`petmtl.survival.make_survival_y`. Patients with an

@@ -49,7 +49,7 @@ def _check_length(name: str, values, n: int):
 
 def _check_volumes(X) -> np.ndarray:
     if X is None:
-        raise TypeError("X must be PET volumes (n, D, H, W) or a sequence of NIfTI paths, "
+        raise TypeError("X must be PET volumes (n, x, y, z) or a sequence of NIfTI paths, "
                         "got None")
     if not isinstance(X, np.ndarray) and len(X) and all(_is_path(v) for v in X):
         return _object_array([os.path.abspath(os.fspath(v)) for v in X])
@@ -59,7 +59,7 @@ def _check_volumes(X) -> np.ndarray:
     if array.ndim == 5 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 4 or array.dtype.kind not in "fiub":
-        raise ValueError(f"X must be PET volumes of shape (n, D, H, W) or a sequence of "
+        raise ValueError(f"X must be PET volumes of shape (n, x, y, z) or a sequence of "
                          f"NIfTI paths; got an array of shape {array.shape} and dtype "
                          f"{array.dtype}")
     return array
@@ -95,7 +95,7 @@ class Cohort:
     Attributes
     ----------
     X : ndarray
-        Volumes ``(n, D, H, W)``, or an object array of absolute NIfTI paths.
+        Volumes ``(n, x, y, z)``, or an object array of absolute NIfTI paths.
     y : ndarray
         Binary labels (unknown: -1) or a structured survival array (unknown: NaN time).
     masks : ndarray or None

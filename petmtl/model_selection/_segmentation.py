@@ -18,7 +18,7 @@ def surface_distances(a: np.ndarray, b: np.ndarray, spacing) -> np.ndarray:
 
     Parameters
     ----------
-    a, b : ndarray of bool, shape (D, H, W)
+    a, b : ndarray of bool, shape (x, y, z)
         Non-empty masks on the same grid.
     spacing : sequence of 3 float
         Voxel size in mm.

@@ -85,9 +85,9 @@ class OutcomeHead(nn.Module):
     encoder / segmentation decoder, computed by the W-Net and passed in, optionally
     joined by ``n_descriptors`` standardised PET descriptors
     (:class:`~petmtl.network.descriptors.PETDescriptors`). The concatenation feeds dense
-    layers of ``2 * width``, ``2 * width`` and 1 units; with descriptors, a linear term
-    of the descriptors is added to that logit, so the head starts from what a logistic
-    regression on them would learn and the deep features add to it.
+    layers of ``2 * width``, ``2 * width`` and ``n_outputs`` units; with descriptors, a
+    linear term of the descriptors is added to that logit, so the head starts from what a
+    logistic regression on them would learn and the deep features add to it.
 
     Parameters
     ----------

@@ -148,21 +148,21 @@ def survival_sections(avg: dict, run, outcome: Outcome) -> dict:
     models = {}
     for name, p in avg.items():
         entry = {"cindex": primary_metric(True)(np.column_stack([e, t]), p["score"][rows]),
-                 "td_auc": st.time_dependent_auc(t, e, p["score"][rows], times)}
+                 "td_auc": st.time_dependent_auc(e, t, p["score"][rows], times)}
         survival = p["survival"][rows]
         at = {h: survival[:, list(times).index(h)] for h in horizons}
-        entry["calibration"] = [st.survival_calibration(t, e, at[h], h) for h in horizons]
-        entry["decision"] = st.survival_net_benefit(t, e, 1.0 - at[middle], middle)
-        entry["net_benefit_at"] = st.survival_net_benefit(t, e, 1.0 - at[middle], middle,
+        entry["calibration"] = [st.survival_calibration(e, t, at[h], h) for h in horizons]
+        entry["decision"] = st.survival_net_benefit(e, t, 1.0 - at[middle], middle)
+        entry["net_benefit_at"] = st.survival_net_benefit(e, t, 1.0 - at[middle], middle,
                                                           NET_BENEFIT_AT)["model"]
         models[name] = entry
     risk = avg["petmtl"]["score"][rows]
-    treat_all = st.survival_net_benefit(t, e, np.ones(len(t)), middle, NET_BENEFIT_AT)
+    treat_all = st.survival_net_benefit(e, t, np.ones(len(t)), middle, NET_BENEFIT_AT)
     return {"models": models, "horizons": list(horizons), "decision_horizon": middle,
             "net_benefit_thresholds": list(NET_BENEFIT_AT),
             "treat_all_at": treat_all["treat_all"],
-            "risk_groups": {"halves": st.risk_group_curves(t, e, risk, 2),
-                            "tertiles": st.risk_group_curves(t, e, risk, 3)}}
+            "risk_groups": {"halves": st.risk_group_curves(e, t, risk, 2),
+                            "tertiles": st.risk_group_curves(e, t, risk, 3)}}
 
 
 def segmentation(avg: dict, run) -> dict | None:

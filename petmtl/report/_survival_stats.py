@@ -9,12 +9,12 @@ from ..metrics import cumulative_dynamic_auc
 from ..survival import kaplan_meier, logrank_test, make_survival_y
 
 
-def _event_time(time, event) -> tuple[np.ndarray, np.ndarray]:
+def _event_time(event, time) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(time, dtype=np.float64)
     e = np.asarray(event).astype(bool)
     if t.ndim != 1 or e.shape != t.shape or not len(t):
-        raise ValueError(f"time and event must be non-empty 1-D arrays of one length; got "
-                         f"shapes {t.shape} and {e.shape}")
+        raise ValueError(f"event and time must be non-empty 1-D arrays of one length; got "
+                         f"shapes {e.shape} and {t.shape}")
     if not np.isfinite(t).all() or (t < 0).any():
         raise ValueError("time must hold finite times >= 0")
     return t, e
@@ -37,7 +37,7 @@ def numbers_at_risk(time, at) -> np.ndarray:
     return len(t) - np.searchsorted(t, np.asarray(at, dtype=np.float64), side="left")
 
 
-def kaplan_meier_curve(time, event, *, confidence: float = 0.95) -> dict:
+def kaplan_meier_curve(event, time, *, confidence: float = 0.95) -> dict:
     """Kaplan-Meier survival with Greenwood's log-log confidence interval.
 
     ``S(t) = prod_{t_k <= t} (1 - d_k / n_k)``; the interval is ``S^exp(+-z se)`` with
@@ -46,9 +46,9 @@ def kaplan_meier_curve(time, event, *, confidence: float = 0.95) -> dict:
 
     Parameters
     ----------
-    time : array-like of shape (n,)
     event : array-like of shape (n,)
         1/True for an event, 0/False for a censored time.
+    time : array-like of shape (n,)
     confidence : float, default=0.95
 
     Returns
@@ -66,7 +66,7 @@ def kaplan_meier_curve(time, event, *, confidence: float = 0.95) -> dict:
     Kalbfleisch, J. D., & Prentice, R. L. (2002). The Statistical Analysis of Failure
     Time Data (2nd ed.), section 1.4. Wiley.
     """
-    t, e = _event_time(time, event)
+    t, e = _event_time(event, time)
     times, survival = kaplan_meier(time=t, event=e)
     at_risk = numbers_at_risk(t, times)
     deaths = np.array([np.count_nonzero(e & (t == u)) for u in times])
@@ -126,12 +126,12 @@ def _ticks(end: float, n: int = 5) -> np.ndarray:
     return np.arange(0.0, end + 1e-9 * end, step)
 
 
-def risk_group_curves(time, event, risk, n_groups: int, *, at=None) -> dict:
+def risk_group_curves(event, time, risk, n_groups: int, *, at=None) -> dict:
     """Kaplan-Meier curves of risk groups, numbers at risk and the log-rank test.
 
     Parameters
     ----------
-    time, event : array-like of shape (n,)
+    event, time : array-like of shape (n,)
     risk : array-like of shape (n,)
         Predicted risk (higher: earlier event).
     n_groups : int
@@ -152,13 +152,13 @@ def risk_group_curves(time, event, risk, n_groups: int, *, at=None) -> dict:
     Mantel, N. (1966). Evaluation of survival data and two new rank order statistics
     arising in its consideration. Cancer Chemotherapy Reports, 50(3), 163-170.
     """
-    t, e = _event_time(time, event)
+    t, e = _event_time(event, time)
     labels = risk_groups(risk, n_groups)
     at = _ticks(t.max()) if at is None else np.asarray(at, dtype=np.float64)
     groups = []
     for g in range(n_groups):
         rows = labels == g
-        curve = kaplan_meier_curve(t[rows], e[rows])
+        curve = kaplan_meier_curve(e[rows], t[rows])
         curve["n"] = int(rows.sum())
         curve["n_at_risk_table"] = numbers_at_risk(t[rows], at).tolist()
         groups.append(curve)
@@ -167,7 +167,7 @@ def risk_group_curves(time, event, risk, n_groups: int, *, at=None) -> dict:
             "logrank_p": p}
 
 
-def survival_calibration(time, event, predicted_survival, horizon: float, *,
+def survival_calibration(event, time, predicted_survival, horizon: float, *,
                          n_groups: int = 3, confidence: float = 0.95) -> dict:
     """Mean predicted survival against Kaplan-Meier observed survival at a horizon, by group.
 
@@ -178,7 +178,7 @@ def survival_calibration(time, event, predicted_survival, horizon: float, *,
 
     Parameters
     ----------
-    time, event : array-like of shape (n,)
+    event, time : array-like of shape (n,)
     predicted_survival : array-like of shape (n,)
         Predicted ``S(horizon | x)``.
     horizon : float
@@ -196,14 +196,14 @@ def survival_calibration(time, event, predicted_survival, horizon: float, *,
     Royston, P., & Altman, D. G. (2013). External validation of a Cox prognostic model:
     principles and methods. BMC Medical Research Methodology, 13, 33.
     """
-    t, e = _event_time(time, event)
+    t, e = _event_time(event, time)
     s = np.asarray(predicted_survival, dtype=np.float64)
     labels = risk_groups(-s, n_groups)  # n_groups - 1: the lowest predicted survival
     out = {"horizon": float(horizon), "predicted": [], "observed": [], "low": [], "high": [],
            "count": []}
     for g in range(n_groups - 1, -1, -1):  # lowest predicted survival first
         rows = labels == g
-        observed, low, high = survival_at(kaplan_meier_curve(t[rows], e[rows],
+        observed, low, high = survival_at(kaplan_meier_curve(e[rows], t[rows],
                                                              confidence=confidence), horizon)
         for key, value in (("predicted", float(s[rows].mean())), ("observed", observed),
                            ("low", low), ("high", high), ("count", int(rows.sum()))):
@@ -211,7 +211,7 @@ def survival_calibration(time, event, predicted_survival, horizon: float, *,
     return out
 
 
-def survival_net_benefit(time, event, risk_at_horizon, horizon: float,
+def survival_net_benefit(event, time, risk_at_horizon, horizon: float,
                          thresholds=None) -> dict:
     """Decision curve at a horizon for censored outcomes.
 
@@ -223,7 +223,7 @@ def survival_net_benefit(time, event, risk_at_horizon, horizon: float,
 
     Parameters
     ----------
-    time, event : array-like of shape (n,)
+    event, time : array-like of shape (n,)
     risk_at_horizon : array-like of shape (n,)
         Predicted probability of an event by ``horizon``.
     horizon : float
@@ -241,7 +241,7 @@ def survival_net_benefit(time, event, risk_at_horizon, horizon: float,
     decision curve analysis, a novel method for evaluating diagnostic tests, prediction
     models and molecular markers. BMC Medical Informatics and Decision Making, 8, 53.
     """
-    t, e = _event_time(time, event)
+    t, e = _event_time(event, time)
     risk = np.asarray(risk_at_horizon, dtype=np.float64)
     pt = np.arange(1, 100) / 100.0 if thresholds is None else np.asarray(thresholds, float)
     odds = pt / (1.0 - pt)
@@ -250,7 +250,7 @@ def survival_net_benefit(time, event, risk_at_horizon, horizon: float,
         if not rows.any():
             return 0.0 * odds
         share = rows.mean()
-        s = survival_at(kaplan_meier_curve(t[rows], e[rows]), horizon)[0]
+        s = survival_at(kaplan_meier_curve(e[rows], t[rows]), horizon)[0]
         return share * (1.0 - s) - share * s * odds
 
     model = [float(benefit(risk >= p, o)) for p, o in zip(pt, odds, strict=True)]
@@ -259,7 +259,7 @@ def survival_net_benefit(time, event, risk_at_horizon, horizon: float,
             "treat_none": [0.0] * len(pt)}
 
 
-def time_dependent_auc(time, event, risk, times) -> dict:
+def time_dependent_auc(event, time, risk, times) -> dict:
     """Cumulative/dynamic AUC of the risk at each time, censoring weighted by the cohort.
 
     At time ``t`` the cases are the patients with an event by ``t`` (weighted by the
@@ -269,7 +269,7 @@ def time_dependent_auc(time, event, risk, times) -> dict:
 
     Parameters
     ----------
-    time, event, risk : array-like of shape (n,)
+    event, time, risk : array-like of shape (n,)
     times : array-like
         Times within the follow-up.
 
@@ -286,7 +286,7 @@ def time_dependent_auc(time, event, risk, times) -> dict:
     Heagerty, P. J., Lumley, T., & Pepe, M. S. (2000). Time-dependent ROC curves for
     censored survival data and a diagnostic marker. Biometrics, 56(2), 337-344.
     """
-    t, e = _event_time(time, event)
+    t, e = _event_time(event, time)
     y = make_survival_y(event=e, time=t)
     auc, mean = cumulative_dynamic_auc(y, y, np.asarray(risk, dtype=np.float64), times)
     return {"times": np.asarray(times, dtype=np.float64).tolist(), "auc": auc.tolist(),
