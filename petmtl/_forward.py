@@ -108,10 +108,11 @@ class Forward:
         ``outputs`` limits the branches run (see ``MultiTaskWNet.forward``); None runs all.
         ``clinical`` holds the batch's preprocessed covariates, when T4 reads them.
         """
-        if clinical is not None:
-            clinical = clinical.to(self.device, non_blocking=True)
+        extra = {}
+        if clinical is not None:  # only networks that read covariates are given them
+            extra["clinical"] = clinical.to(self.device, non_blocking=True)
         with self.autocast():
-            return self.module(image, clinical=clinical, outputs=outputs)
+            return self.module(image, outputs=outputs, **extra)
 
     @torch.inference_mode()
     def predict(self, volumes, outputs: Sequence[str], *, batch_size: int,

@@ -95,7 +95,7 @@ def _segmentation_scores(logits: torch.Tensor, class_index) -> torch.Tensor:
     return (evidence * region).sum(dim=1)
 
 
-def _class_scores(logits: torch.Tensor, class_index, n_classes: int) -> torch.Tensor:
+def _class_scores(logits: torch.Tensor, class_index) -> torch.Tensor:
     """Score of the explained class for each sample, from (n,) or (n, k) logits."""
     if logits.ndim == 1 or logits.shape[1] == 1:  # binary head: one logit for class 1
         logit = logits.reshape(-1)
@@ -234,7 +234,7 @@ def grad_cam(
             return _risk_scores(out["outcome"])
     else:
         def score(out):
-            return _class_scores(out[target].float(), class_index, n_classes)
+            return _class_scores(out[target].float(), class_index)
     scales = _resolve_scales(estimator, scale)
     check_param("batch_size", batch_size, NoneOr(Interval(Integral, 1, None)))
     batch_size = int(estimator.batch_size) if batch_size is None else int(batch_size)

@@ -125,7 +125,9 @@ def record_of(estimator, *, weights: bool = True) -> ModelRecord:
     attributes = {name: value for name, value in vars(estimator).items()
                   if name.endswith("_") and not name.startswith("_")
                   and name not in ("module_", "members_")}
-    members = getattr(estimator, "members_", None) or [getattr(estimator, "module_", None)]
+    members = getattr(estimator, "members_", None) or []
+    if len(members) < 2:  # one network: module_ (which a user may have replaced)
+        members = [getattr(estimator, "module_", None)]
     state_dict = None
     if weights and members[0] is not None:
         prefixes = [""] if len(members) == 1 else [f"members.{k}." for k in range(len(members))]

@@ -186,8 +186,7 @@ def collect_file_outputs(views, volumes, outputs: Sequence[str], *, batch_size: 
 
 
 def segment_files(views, volumes, *, batch_size: int, threshold=None, output_dir=None,
-                  names=None, overlap: float = DEFAULT_OVERLAP,
-                  output_format: str = "nifti") -> list:
+                  overlap: float = DEFAULT_OVERLAP, output_format: str = "nifti") -> list:
     """Segment whole files with sliding windows; return arrays or written paths.
 
     Each file is read once and resampled to the volumes' spacing (whole grid, no
@@ -198,7 +197,7 @@ def segment_files(views, volumes, *, batch_size: int, threshold=None, output_dir
     the paths are kept in memory.
     """
     formats = file_formats(volumes.paths, output_format)
-    targets = mask_targets(volumes.paths, output_dir, names, formats)
+    targets = mask_targets(volumes.paths, output_dir, None, formats)
     return collect_file_outputs(views, volumes, ("segmentation",), batch_size=batch_size,
                                 threshold=threshold, targets=targets, overlap=overlap,
                                 formats=formats)["segmentation"]

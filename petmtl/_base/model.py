@@ -168,10 +168,15 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
         return volumes, covariate_matrix(getattr(self, "clinical_preprocessor_", None),
                                          covariates)
 
+    def _networks(self) -> list:
+        """The fitted networks: an ensemble's ``members_``, or ``module_`` alone (which a
+        user may have replaced)."""
+        members = getattr(self, "members_", None) or []
+        return members if len(members) > 1 else [self.module_]
+
     def _views(self) -> Views:
         """The fitted networks (ensemble members) and test-time flips to combine."""
-        members = getattr(self, "members_", None) or [self.module_]
-        return Views([forward_of(self, m) for m in members],
+        return Views([forward_of(self, m) for m in self._networks()],
                      flip_views(fitting.tta_axes(self.tta)))
 
     def _network_views(self, X, outputs) -> dict[str, np.ndarray]:
@@ -252,8 +257,10 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
         if output_dir is not None or output_format != "nifti":
             raise ValueError("output_dir needs X as PET file paths (masks are written on "
                              "each file's original grid); got arrays")
-        proba = self._combine(self._views().predict(
-            volumes, ("segmentation",), batch_size=2 * self.batch_size))["segmentation"]
+        with memory_guard("segmentation", device=self.device_, settings=self._memory_settings(),
+                          shape=volumes.shape[1:]):
+            proba = self._combine(self._views().predict(
+                volumes, ("segmentation",), batch_size=2 * self.batch_size))["segmentation"]
         return proba if threshold is None else (proba >= threshold).astype(np.uint8)
 
     def segment_proba(self, X, *, overlap: float = DEFAULT_OVERLAP) -> np.ndarray | list:
@@ -421,7 +428,7 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         if "module_" in state and self.device_.type != "cpu":
-            members = [copy.deepcopy(m).cpu() for m in state.get("members_", [self.module_])]
+            members = [copy.deepcopy(m).cpu() for m in self._networks()]
             state["module_"], state["members_"] = members[0], members
         return state
 
@@ -431,7 +438,7 @@ class PETNetworkModel(TransformerMixin, BaseEstimator):
         # comes back on the CPU when the unpickling machine has no GPU.
         if "module_" in state and state["device_"].type == "cuda":
             if torch.cuda.is_available():
-                for member in state.get("members_", [self.module_]):
+                for member in self._networks():
                     member.to(self.device_)
             else:
                 self.device_ = torch.device("cpu")

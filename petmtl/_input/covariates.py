@@ -23,7 +23,8 @@ def split_table(X, image_column: str):
     ----------
     X : pandas.DataFrame or any X the estimators take
         A table: the PET volumes (paths, or arrays of one shape) in ``image_column`` and
-        covariates in its other columns.
+        covariates in its other columns. A table of numbers only, without that column,
+        is read as an array (flattened volumes, see ``volume_shape``).
     image_column : str
 
     Returns
@@ -35,6 +36,8 @@ def split_table(X, image_column: str):
     """
     if not (hasattr(X, "columns") and hasattr(X, "iloc")):
         return X, None
+    if image_column not in X.columns and all(_is_numeric(X[c]) for c in X.columns):
+        return X.to_numpy(), None  # a numeric table: flattened volumes, as an array
     if image_column not in X.columns:
         raise ValueError(f"X is a table but has no column {image_column!r} (image_column) "
                          f"holding the PET volumes or their paths; its columns are "

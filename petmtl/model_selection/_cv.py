@@ -275,7 +275,7 @@ def cross_validate_cohort(
         If an argument is invalid, or ``out_dir`` holds a run with other settings or data
         (the message lists the differences).
     """
-    from .. import MultiTaskPETSurvival
+    from ..survival import MultiTaskPETSurvival
 
     n_splits = _check_int("n_splits", n_splits, 2)
     n_repeats = _check_int("n_repeats", n_repeats, 1)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from ..metrics import dice_score
+
 _FACES = ndimage.generate_binary_structure(3, 1)
 
 
@@ -53,14 +55,6 @@ def hausdorff_distance(a, b, spacing, percentile: float = 95.0) -> float:
                      np.percentile(surface_distances(b, a, spacing), percentile)))
 
 
-def dice(a, b) -> float:
-    """Dice coefficient of two masks; 1 when both are empty."""
-    a = np.asarray(a).astype(bool)
-    b = np.asarray(b).astype(bool)
-    total = int(a.sum()) + int(b.sum())
-    return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
-
-
 def mask_agreement(reference, predicted, spacing) -> dict:
     """Dice, HD95 and the metabolic tumour volumes (ml) of one patient.
 
@@ -87,6 +81,7 @@ def mask_agreement(reference, predicted, spacing) -> dict:
         return out
     reference = np.asarray(reference).astype(bool)
     hd95 = hausdorff_distance(reference, predicted, spacing)
-    out.update(dice=dice(reference, predicted), hd95=None if np.isnan(hd95) else hd95,
+    dice = float(dice_score(reference[None], predicted[None]))
+    out.update(dice=dice, hd95=None if np.isnan(hd95) else hd95,
                mtv_reference_ml=float(reference.sum()) * voxel_ml)
     return out

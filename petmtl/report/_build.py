@@ -93,9 +93,9 @@ def compute(run, *, n_resamples: int, random_state: int, n_gradcam: int, X,
         out["notes"].append("Grad-CAM is left out: the network reads clinical covariates "
                             "beside the image, and the run folder keeps none; pass the "
                             "covariates (clinical=) to explain its outcome.")
-    elif n_gradcam > 0 and images.gradcam_target(run) is not None:
+    elif n_gradcam > 0:  # the outcome: the positive class's probability, or the risk
         chosen = _gradcam_patients(avg, outcome, n_gradcam)
-        out["gradcam"] = {"target": images.gradcam_target(run),
+        out["gradcam"] = {"target": "outcome",
                           "patients": [{"index": i, "patient_id": run.cohort["ids"][i],
                                         "score": float(avg["petmtl"]["score"][i])}
                                        for i in chosen], "scales": []}

@@ -14,12 +14,12 @@ from ._figures import new_figure
 
 def fold_model(run, patient: int):
     """The network (repeat 0) that did not see ``patient``, loaded on the CPU."""
-    import petmtl
+    from ..serialization import load
 
     path = run.model_file("petmtl", 0, run.fold_of(patient))
     if path is None:
         raise FileNotFoundError(f"the run in {run.folder} saved no model for this fold")
-    return getattr(petmtl, run.settings["estimator"]).load(path, device="cpu")
+    return load(path, device="cpu")
 
 
 def has_images(run, X) -> bool:
@@ -102,12 +102,6 @@ def gradcam_figure(rows: list[dict]):
                               origin="lower", vmin=0, vmax=1,
                               aspect=spacing[2] / spacing[0])
     return fig
-
-
-def gradcam_target(run) -> str | None:
-    """The head Grad-CAM explains: the outcome, the probability of the positive class
-    (binary) or the predicted risk (survival)."""
-    return "outcome"
 
 
 def gradcam_rows(run, patients: list[int], titles: list[str], X=None,

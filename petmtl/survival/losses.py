@@ -39,9 +39,6 @@ def _keep_mask(known: torch.Tensor, labelled) -> torch.Tensor:
     return known & labelled
 
 
-
-
-
 class RiskSetMemory:
     """First-in first-out store of recent, detached Cox risk scores.
 

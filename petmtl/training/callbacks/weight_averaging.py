@@ -62,8 +62,7 @@ class WeightAveraging(Callback):
             loop.module.load_state_dict(self.average.module.state_dict())
 
     def state_dict(self) -> dict:
-        fast = self.fast if self.fast is not None else None
-        return {"average": self.average.state_dict(), "fast": fast}
+        return {"average": self.average.state_dict(), "fast": self.fast}
 
     def load_state_dict(self, state: dict) -> None:
         self._saved = {"average": state["average"],
