@@ -60,7 +60,6 @@ def single(tmp_path_factory):
     return out
 
 
-@pytest.mark.slow
 def test_two_gloo_processes_train_like_one_at_the_same_global_batch(single, tmp_path):
     launch(tmp_path, 2)
     first, second = weights(tmp_path, 0), weights(tmp_path, 1)
@@ -74,7 +73,6 @@ def test_two_gloo_processes_train_like_one_at_the_same_global_batch(single, tmp_
                                np.load(single / "proba-0.npy"), atol=1e-3)
 
 
-@pytest.mark.slow
 def test_every_rank_ends_with_the_same_batch_norm_statistics(tmp_path):
     """With batch norm on CPUs each process normalises its own share of every batch; the
     running statistics are averaged after each epoch, so both ranks end with one model."""
@@ -88,7 +86,6 @@ def test_every_rank_ends_with_the_same_batch_norm_statistics(tmp_path):
                                   np.load(tmp_path / "proba-1.npy"))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("n", [1, 2])
 def test_a_killed_distributed_run_resumes_from_its_checkpoint(single, tmp_path, n):
     checkpoint = tmp_path / "run.ckpt"

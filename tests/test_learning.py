@@ -12,7 +12,6 @@ from .conftest import make_blob_volumes
 pytestmark = pytest.mark.slow  # every test here takes seconds to minutes
 
 
-@pytest.mark.slow
 def test_learns_outcome_and_segmentation_on_held_out_volumes():
     X, y, masks, pathology = make_blob_volumes(n_samples=72, size=16, seed=1)
     train, test = slice(0, 48), slice(48, None)
@@ -25,7 +24,6 @@ def test_learns_outcome_and_segmentation_on_held_out_volumes():
     assert np.mean(est.predict(X[test]) == y[test]) >= 0.8
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("axis", [2, 1], ids=["inferior-superior", "posterior-anterior"])
 def test_pathology_defined_by_location_is_learnt(axis):
     """Regression: flips along every axis made "upper" and "lower" the same picture.
