@@ -295,7 +295,7 @@ class MultiTaskPETBase(PETNetworkModel):
     def _out_of_fold(self, data: FitData, splits: list) -> None:
         """Each ensemble member's predictions of its held-out fold (labelled samples):
         ``oof_index_`` and the outcome's out-of-fold output (e.g. ``oof_proba_``)."""
-        values, labelled = data.targets["outcome"]
+        _, labelled = data.targets["outcome"]
         index, outputs = [], []
         for member, (_, valid) in zip(self.members_, splits, strict=True):
             valid = valid[labelled[valid]]

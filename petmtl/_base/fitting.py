@@ -154,19 +154,18 @@ def refit_outcome(forward, data: FitData, outcome: OutcomeData, *, group: traini
     labelled ones among ``samples`` (default: all), is the same in every process (see
     :mod:`petmtl.training.refit`).
     """
-    values, labelled = data.targets["outcome"]
+    _, labelled = data.targets["outcome"]
     samples = np.arange(len(data.volumes)) if samples is None else np.asarray(samples)
+    samples = samples[labelled[samples]]  # the features of unlabelled samples are unused
     shard = group.shard(samples)
     clinical = None if data.clinical is None else data.clinical[shard]
     features = forward.predict(take(data.volumes, shard), ("features",),
                                batch_size=batch_size, clinical=clinical)["features"]
     features = group.gather(torch.from_numpy(features).to(forward.device)).cpu().numpy()
-    kept = labelled[samples]
-    features, index = features[kept], samples[kept]
-    targets = {name: torch.as_tensor(np.asarray(v)[index])
+    targets = {name: torch.as_tensor(np.asarray(v)[samples])
                for name, (v, _) in data.targets.items()}
-    targets["outcome_known"] = torch.ones(len(index), dtype=torch.bool)
-    task = outcome.make_task(index)
+    targets["outcome_known"] = torch.ones(len(samples), dtype=torch.bool)
+    task = outcome.make_task(samples)
     return training.refit_linear(features, targets, task.whole_set_loss,
-                                 n_outputs=n_outputs, strata=outcome.strata[index],
+                                 n_outputs=n_outputs, strata=outcome.strata[samples],
                                  random_state=seed % (2**31), score_fn=task.validate)
