@@ -7,6 +7,7 @@ from numbers import Integral
 
 import numpy as np
 import torch
+from sklearn.utils import _safe_indexing
 
 from .. import serialization
 from .._base import MultiTaskPETBase, extend_parameters
@@ -164,7 +165,8 @@ class MultiTaskPETSurvival(MultiTaskPETBase):
         super().fit(X, y, masks=masks, pathology=pathology)
         if self.loss == "cox":
             event, time, labelled = check_survival_y(y, name="y")
-            baseline = BreslowEstimator().fit(self.predict(X)[labelled], event[labelled],
+            known = X if labelled.all() else _safe_indexing(X, np.flatnonzero(labelled))
+            baseline = BreslowEstimator().fit(self.predict(known), event[labelled],
                                               time[labelled])
             self.unique_times_ = baseline.unique_times_
             self.cum_baseline_hazard_ = baseline.cum_baseline_hazard_
