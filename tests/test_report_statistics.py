@@ -188,3 +188,22 @@ def test_roc_band_holds_the_curve():
     assert np.all(low <= high) and np.mean((low <= tpr) & (tpr <= high)) > 0.95
     perfect = st.roc_band([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9], n_resamples=20)
     assert perfect["low"][1:] == [1.0] * 100
+
+
+@pytest.mark.parametrize("trials", [3, 10, 13, 25, 35])
+def test_wilson_interval_holds_a_proportion_of_zero_or_one(trials):
+    # Bug: at 0 or n successes rounding put the bound ~1e-17 past the proportion, and the
+    # reliability figure's error bars then failed with "yerr must not contain negative values".
+    low, high = st.wilson_interval([0, trials], [trials, trials])
+    assert low[0] == 0.0 and high[1] == 1.0
+    assert 0.0 < high[0] < 1.0 and 0.0 < low[1] < 1.0
+
+
+def test_reliability_figure_of_bins_with_no_or_only_events():
+    from petmtl.report import _figures
+
+    y = np.array([0] * 10 + [1] * 10)
+    prob = np.r_[np.linspace(0.01, 0.1, 10), np.linspace(0.9, 0.99, 10)]
+    section = {"reliability": st.reliability_curve(y, prob, n_bins=2)}
+    fig = _figures.reliability(section)
+    assert len(fig.axes[0].lines) >= 2

@@ -134,7 +134,10 @@ def wilson_interval(successes, trials, *, confidence: float = 0.95):
     phat = k / n
     centre = (phat + z**2 / (2 * n)) / (1 + z**2 / n)
     half = z * np.sqrt(phat * (1 - phat) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    return centre - half, centre + half
+    # At 0 or n successes, rounding can leave a bound ~1e-17 on the wrong side of phat.
+    low = np.clip(np.minimum(centre - half, phat), 0.0, 1.0)
+    high = np.clip(np.maximum(centre + half, phat), 0.0, 1.0)
+    return low, high
 
 
 def reliability_curve(y_true, y_prob, *, n_bins: int = 5, strategy: str = "quantile",
