@@ -9,6 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Each xdist worker is one process on a machine it shares with the others: one thread
+    # per worker (and per subprocess it starts) avoids oversubscribing the cores.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
 SHARED_DATA = Path(os.environ.get(
     "PETMTL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 """Real PET data (``../shared/data`` beside the project, or ``$PETMTL_SHARED_DATA``)."""
