@@ -67,6 +67,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -362,8 +363,14 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def stable_repr(value) -> str:
+    """``repr`` without the memory addresses of functions and objects, which change from
+    one process to the next (e.g. the clinical preprocessor's column selectors)."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
+
+
 def _cache_key(est, name, seed, fold, test, cohort, code) -> str:
-    params = {k: repr(v) for k, v in sorted(est.get_params(deep=True).items())}
+    params = {k: stable_repr(v) for k, v in sorted(est.get_params(deep=True).items())}
     blob = json.dumps([name, params, seed, fold, test.tolist(), cohort.fingerprint, code],
                       sort_keys=True, default=repr)
     return hashlib.sha256(blob.encode()).hexdigest()
