@@ -28,6 +28,7 @@ def test_reserved_seeds_are_refused(bench, capsys):
     assert bench.parse_args([]).cohort_seeds == [10, 11]
 
 
+@pytest.mark.slow
 def test_small_run_reports_every_model(bench, monkeypatch):
     monkeypatch.setattr(bench, "N_RESAMPLES", 20)
     results = {s: bench.one_cohort(s, True, n=30, shape=16, spacing=12.0) for s in (10, 11)}

@@ -120,6 +120,7 @@ def test_paired_difference_of_a_model_with_itself_is_zero(scored):
     assert p == 1.0
 
 
+@pytest.mark.slow
 def test_paired_difference_detects_a_better_model():
     rng = np.random.default_rng(1)
     y = np.repeat([0, 1], 60)

@@ -129,6 +129,7 @@ def test_user_errors_exit_2_with_one_line(workspace, tmp_path, capsys):
     assert "'relapsed' is not one of the model's classes" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_fit_in_two_processes_writes_one_model(workspace, tmp_path, capsys):
     folder, manifest, _ = workspace
     model = tmp_path / "ddp.pt"
@@ -159,6 +160,7 @@ def test_help_explains_the_manifest_and_gives_examples(capsys):
     assert "--masks-dir" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_console_script_runs_in_a_subprocess(workspace):
     folder, manifest, model = workspace
     exe = shutil.which("petmtl")
@@ -173,6 +175,7 @@ def test_console_script_runs_in_a_subprocess(workspace):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "nope.csv" in bad.stderr
 
 
+@pytest.mark.slow
 def test_a_time_and_event_manifest_trains_a_survival_model(tmp_path, capsys):
     from petmtl import MultiTaskPETSurvival
     from petmtl.datasets import make_pet_cohort, write_cohort

@@ -248,6 +248,7 @@ def _random_case(draw, st):
     return clinical_preprocessor(**lists, handle_unknown=handle_unknown), data, n_train
 
 
+@pytest.mark.slow
 def test_fitted_preprocessor_round_trips_through_a_model_file_on_random_tables():
     """Random tables (numeric columns with NaN, float32 and int; categorical columns of
     strings, numbers and booleans, object or category dtype, with None/NaN; dtype-based

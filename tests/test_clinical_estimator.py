@@ -78,6 +78,7 @@ def test_preprocessing_is_learnt_on_the_training_rows_only(cohort):
         est.predict_proba(frame.iloc[20:])
 
 
+@pytest.mark.slow
 def test_missing_or_unexpected_covariates_are_named(cohort, fitted):
     frame, _, _, _ = cohort
     with pytest.raises(ValueError, match=r"covariate column\(s\) \['marker'\]"):
@@ -150,6 +151,7 @@ def test_cross_validate_and_grid_search_over_lam_and_fusion_with_routed_masks(co
     assert scores["test_score"].shape == (2,)
 
 
+@pytest.mark.slow
 def test_survival_estimator_takes_covariates(cohort):
     frame, y, masks, pathology = cohort
     rng = np.random.default_rng(0)

@@ -98,6 +98,7 @@ def test_help_lists_convert(capsys):
     assert "convert" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_segmentations_go_back_to_the_scanner_as_dicom_seg(tree, tmp_path):
     """segment(..., output_format="dicom-seg") on DICOM folders writes SEGs that reference
     each series and read back as the masks segment returns; "auto" keeps NIfTI rows NIfTI."""

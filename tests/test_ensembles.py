@@ -52,6 +52,7 @@ def test_members_train_on_the_other_folds_and_predict_their_own(data, ensemble):
                                rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_an_ensemble_is_one_estimator(data, ensemble, tmp_path):
     X = data[0]
     expected = ensemble.predict_proba(X)
@@ -103,6 +104,7 @@ def test_test_time_flips_average_the_mirrored_predictions(data):
     np.testing.assert_allclose(flipped.predict_pathology_proba(X), path, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_weight_averaging_keeps_the_average_and_resumes_bit_identically(data, tmp_path,
                                                                         monkeypatch):
     from petmtl.exceptions import TrainingInterruptedWarning
@@ -136,6 +138,7 @@ def test_weight_averaging_keeps_the_average_and_resumes_bit_identically(data, tm
 
 
 @pytest.mark.parametrize("loss", ["cox", "logistic_hazard"])
+@pytest.mark.slow
 def test_survival_ensembles_and_flips(data, loss):
     X, y, _, _ = data
     rng = np.random.default_rng(0)
@@ -173,6 +176,7 @@ def test_a_refit_keeps_nothing_of_the_previous_ensemble(data, ensemble):
         assert not hasattr(again, stale), stale
 
 
+@pytest.mark.slow
 def test_a_few_unknown_outcomes_are_spread_over_the_members_folds(data):
     y = data[1].copy()
     y[[0, 5]] = -1  # two patients without an outcome, fewer than the members

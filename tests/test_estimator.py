@@ -92,6 +92,7 @@ def test_history_logs_each_term_and_validation_metrics(blobs):
 @pytest.mark.parametrize(("score", "key", "best"), [
     ("outcome", "valid_outcome", np.argmin), ("loss", "valid_loss", np.argmin),
     ("auc", "valid_auc", np.argmax)])
+@pytest.mark.slow
 def test_early_stopping_stops_and_restores_the_best_epoch(blobs, score, key, best):
     est = fitted(blobs, max_epochs=50, n_iter_no_change=2, learning_rate=1e-6,
                  early_stopping_score=score)
@@ -101,6 +102,7 @@ def test_early_stopping_stops_and_restores_the_best_epoch(blobs, score, key, bes
     assert len(est.history_) - est.best_epoch_ == 2
 
 
+@pytest.mark.slow
 def test_multiclass_pathology_changes_only_the_t3_branch(blobs):
     X, y, masks, _ = blobs
     three = np.array(["lung", "esophagus", "lymphoma", "lung"] * 4, dtype=object)
@@ -169,6 +171,7 @@ def test_bad_input_raises_errors_naming_the_argument(blobs, change, match):
         MultiTaskPETEstimator(**TINY).fit(X, y, masks=masks, pathology=pathology)
 
 
+@pytest.mark.slow
 def test_explicit_task_weights_override_lambda(blobs):
     weights = {"segmentation": 0.5, "outcome": 0.5}
     est = fitted(blobs, task_weights=weights)
@@ -177,6 +180,7 @@ def test_explicit_task_weights_override_lambda(blobs):
     assert fitted(blobs, lam=0.7).task_weights_["outcome"] == 0.7
 
 
+@pytest.mark.slow
 def test_same_random_state_gives_identical_models_and_clone_too(blobs):
     X = blobs[0]
     a, b = fitted(blobs, max_epochs=3), fitted(blobs, max_epochs=3)
@@ -212,6 +216,7 @@ def test_clone_and_pickle_round_trips_predict_identically(blobs):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a CPU-only machine")
+@pytest.mark.slow
 def test_gpu_fitted_model_unpickles_on_a_cpu_only_machine(blobs):
     X = blobs[0]
     est = fitted(blobs)
@@ -298,6 +303,7 @@ def test_validation_split_can_keep_the_pathology_balanced(tmp_path):
                               validation_stratify="pathology").fit(X, y, masks=masks)
 
 
+@pytest.mark.slow
 def test_a_pickled_fitted_estimator_carries_its_weights_once(blobs):
     """Regression: every fitted estimator pickled the optimizer and a second weight copy."""
     import io
@@ -327,6 +333,7 @@ def test_device_is_checked_before_the_data():
             MultiTaskPETEstimator(device="cuda").fit("not a volume", None)
 
 
+@pytest.mark.slow
 def test_the_default_refit_makes_t4_a_linear_model_of_its_features(blobs):
     """With refit_outcome (the default) the outcome logit is exactly linear in the feature
     vector T4 reads; T4's trained dense layers are not. Checked on more volumes than

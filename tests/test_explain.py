@@ -163,6 +163,7 @@ def test_segmentation_heat_sits_on_the_predicted_tumour(segmenter):
 
 
 @pytest.mark.parametrize("loss", ["cox", "logistic_hazard"])
+@pytest.mark.slow
 def test_survival_outcome_maps_explain_the_predicted_risk(loss):
     from petmtl import MultiTaskPETSurvival
     from petmtl.survival import make_survival_y

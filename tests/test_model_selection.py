@@ -17,6 +17,7 @@ def routing():
         yield
 
 
+@pytest.mark.slow
 def test_grid_search_over_lambda_with_auc_accuracy_and_dice(blobs, routing):
     X, y, masks, pathology = blobs
     est = MultiTaskPETEstimator(**TINY).set_fit_request(masks=True, pathology=True)
@@ -42,6 +43,7 @@ def test_dice_scorer_scores_the_test_fold_masks(blobs, routing):
         dice_score(masks, est.segment(X)))
 
 
+@pytest.mark.slow
 def test_cross_validate_with_routing_and_partial_masks(blobs, routing):
     X, y, masks, pathology = blobs
     partial = np.array([m if i % 2 else None for i, m in enumerate(masks)], dtype=object)
@@ -52,6 +54,7 @@ def test_cross_validate_with_routing_and_partial_masks(blobs, routing):
     assert np.isfinite(result["test_auc"]).all()
 
 
+@pytest.mark.slow
 def test_cross_validate_without_routing_slices_fit_params(blobs):
     X, y, masks, pathology = blobs
     est = MultiTaskPETEstimator(**TINY)

@@ -106,6 +106,7 @@ def test_predict_files_refuses_what_it_cannot_do(cohort, fitted_pair, kwargs, er
         fitted_pair[0].predict_files(cohort[0])
 
 
+@pytest.mark.slow
 def test_missing_masks_and_workers(cohort):
     X, y, masks, pathology, pets, mask_paths = cohort
     partial = [m if i % 3 else (None if i % 2 else "") for i, m in enumerate(mask_paths)]
@@ -173,6 +174,7 @@ def test_new_parameters_are_validated(cohort, params, match):
                                                          pathology=pathology)
 
 
+@pytest.mark.slow
 def test_nearest_neighbour_resampling_reaches_the_files(cohort):
     """The paper's k-NN resampling to the network grid, through the estimator."""
     from petmtl.io import prepare_volume
@@ -189,6 +191,7 @@ def test_nearest_neighbour_resampling_reaches_the_files(cohort):
     assert means["linear"] != pytest.approx(means["nearest"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_cache_dir_prepares_each_file_once_and_rereads_a_changed_one(cohort, tmp_path,
                                                                      monkeypatch):
     import collections

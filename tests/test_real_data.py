@@ -93,6 +93,7 @@ def test_sts001_crop_is_a_subgrid_of_the_whole_body_scan():
 
 
 @needs_wb
+@pytest.mark.slow
 def test_whole_body_label_map_and_prepare(tmp_path):
     pet_path = WB / "QIN-HEADNECK-01-0139_pet_suvbw.nii.gz"
     mask_path = WB / "QIN-HEADNECK-01-0139_mask.nii.gz"

@@ -137,6 +137,7 @@ def test_ignored_sigint_is_left_alone(data, monkeypatch):
         signal.signal(signal.SIGINT, previous)
 
 
+@pytest.mark.slow
 def test_interrupted_then_warm_started_run_reaches_max_epochs(data, monkeypatch):
     def interrupt():
         raise KeyboardInterrupt
@@ -240,6 +241,7 @@ def test_checkpoint_is_safe_to_load_and_holds_the_run(data, tmp_path):
 
 
 @pytest.mark.parametrize("interrupted_in, saved", [(4, 2), (5, 4), (None, 5)])
+@pytest.mark.slow
 def test_checkpoint_every_and_final_epoch(data, tmp_path, monkeypatch, interrupted_in, saved):
     """Every second epoch and the last one are written: a run interrupted in epoch 4 has
     epoch 2 saved, one interrupted in epoch 5 epoch 4, a finished one epoch 5."""
@@ -257,6 +259,7 @@ def test_checkpoint_every_and_final_epoch(data, tmp_path, monkeypatch, interrupt
     assert read_record(path).training_state["epoch"] == saved
 
 
+@pytest.mark.slow
 def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(data, tmp_path, monkeypatch):
     reference = fit(data, max_epochs=4)
     path = tmp_path / "run.ckpt"
@@ -322,6 +325,7 @@ def test_checkpoint_parameters_are_validated(data, bad, error, match):
 HELPER = ROOT / "tests" / "_train_until_killed.py"
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume(tmp_path):
     path = tmp_path / "killed.ckpt"
     proc = subprocess.Popen([sys.executable, str(HELPER), str(path)], cwd=ROOT,
@@ -362,6 +366,7 @@ class _Payload:
 
 
 @pytest.mark.parametrize("how", ["inside_checkpoint", "plain_pickle"])
+@pytest.mark.slow
 def test_tampered_checkpoint_is_refused_without_running_it(data, tmp_path, how):
     path, marker = tmp_path / "run.ckpt", tmp_path / "PWNED"
     fit(data, max_epochs=1, checkpoint_path=path)
@@ -381,6 +386,7 @@ def test_tampered_checkpoint_is_refused_without_running_it(data, tmp_path, how):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_truncated_and_garbage_checkpoints_are_refused(data, tmp_path):
     path = tmp_path / "run.ckpt"
     fit(data, max_epochs=1, checkpoint_path=path)

@@ -122,6 +122,7 @@ def binary_with_masks(binary_cohort, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_binary_report_with_masks_and_centres(binary_with_masks, binary_cohort):
     c = binary_cohort
     result, seconds = _build(binary_with_masks, X=c.X, masks=c.masks)
@@ -221,6 +222,7 @@ def test_survival_report_without_masks_with_centres(tmp_path):
     assert len(result.content["subgroups"]["centre"]) == 3
 
 
+@pytest.mark.slow
 def test_report_of_a_model_on_a_test_manifest(tmp_path, capsys):
     train = make_pet_cohort(16, shape=(16, 16, 16), spacing=8.0, random_state=7)
     test = make_pet_cohort(12, shape=(16, 16, 16), spacing=8.0, random_state=8)
@@ -261,6 +263,7 @@ def _browser() -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_the_report_renders_in_a_headless_browser(binary_with_masks, binary_cohort,
                                                   tmp_path):
     playwright = pytest.importorskip("playwright.sync_api",

@@ -49,6 +49,7 @@ def run_folder(cohort, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_report_lists_the_covariates_and_their_subgroups(run_folder, cohort, tmp_path):
     start = time.perf_counter()
     result = build_report(run_folder, tmp_path, X=cohort.X, masks=cohort.masks,
@@ -97,6 +98,7 @@ def test_report_refuses_covariates_other_than_the_runs(run_folder, cohort, tmp_p
     assert any("pass the covariates (clinical=)" in n for n in result.content["notes"])
 
 
+@pytest.mark.slow
 def test_survival_report_with_covariates(tmp_path):
     cohort = make_pet_cohort(18, shape=(16, 16, 16), spacing=8.0, outcome="survival",
                              clinical=True, random_state=4)
@@ -127,6 +129,7 @@ def manifests(tmp_path_factory):
     return train_manifest, test_manifest
 
 
+@pytest.mark.slow
 def test_report_of_a_cv_folder_reads_the_covariates_from_its_manifest(tmp_path, capsys):
     cohort = make_pet_cohort(18, shape=(16, 16, 16), spacing=8.0, clinical=True,
                              random_state=9)
@@ -153,6 +156,7 @@ def test_report_of_a_cv_folder_reads_the_covariates_from_its_manifest(tmp_path, 
     assert "covariates" not in again["subgroups"]
 
 
+@pytest.mark.slow
 def test_report_of_a_model_fitted_with_covariates_on_a_test_manifest(manifests, tmp_path):
     train, test = manifests
     model = tmp_path / "model.pt"

@@ -29,6 +29,7 @@ def test_invalid_memory_format_is_rejected(blobs):
             X, y, masks=masks, pathology=pathology)
 
 
+@pytest.mark.slow
 def test_both_memory_formats_train_the_same_network(blobs):
     X, y, masks, pathology = blobs
     fits = {}

@@ -97,6 +97,7 @@ def test_unknown_outcomes_train_without_nan(fitted):
         assert all(np.isfinite(v) for v in record.values())
 
 
+@pytest.mark.slow
 def test_a_visible_risk_is_learnt(data):
     X, y, masks, _ = blob_survival(n=24, seed=1)
     est = MultiTaskPETSurvival(tasks=("segmentation",), outcome_features="global",
@@ -153,6 +154,7 @@ def test_model_files_pickles_and_clones_predict_identically(fitted, data, tmp_pa
     assert clone(fitted).get_params() == fitted.get_params()
 
 
+@pytest.mark.slow
 def test_resumed_cox_run_is_bit_identical(data, tmp_path, monkeypatch):
     from petmtl.exceptions import TrainingInterruptedWarning
     from petmtl.network import MultiTaskWNet
@@ -183,6 +185,7 @@ def test_resumed_cox_run_is_bit_identical(data, tmp_path, monkeypatch):
     np.testing.assert_array_equal(resumed.predict(X), reference.predict(X))
 
 
+@pytest.mark.slow
 def test_grid_search_over_lambda_and_loss_with_routed_masks(data):
     X, y, masks, pathology = data
     est = MultiTaskPETSurvival(**{**TINY, "max_epochs": 1}, n_time_bins=3)

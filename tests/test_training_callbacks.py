@@ -30,6 +30,7 @@ def fit(data, **params):
                                                              pathology=pathology)
 
 
+@pytest.mark.slow
 def test_cosine_schedule_follows_the_cosine_epoch_by_epoch(data):
     est = fit(data, max_epochs=4, learning_rate=0.01, lr_schedule="cosine",
               early_stopping=False)
@@ -79,6 +80,7 @@ def test_plateau_watches_a_score_that_must_rise():
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "plateau"])
+@pytest.mark.slow
 def test_a_resumed_run_follows_the_same_schedule(data, tmp_path, monkeypatch, schedule):
     params = dict(max_epochs=4, learning_rate=0.01, lr_schedule=schedule)
     reference = fit(data, **params)
@@ -103,6 +105,7 @@ def test_a_resumed_run_follows_the_same_schedule(data, tmp_path, monkeypatch, sc
         assert torch.equal(a, b), name
 
 
+@pytest.mark.slow
 def test_a_longer_resumed_cosine_run_keeps_annealing(data, tmp_path):
     """A finished 3-epoch run resumed with max_epochs=6 follows the 6-epoch curve from
     epoch 4 on, down to its end (a cosine whose period stayed 3 epochs would rise back
@@ -140,6 +143,7 @@ def test_gradient_clipping_bounds_the_norm_of_every_step():
     assert before > 10 and spy.norms == [pytest.approx(0.5, rel=1e-5)]
 
 
+@pytest.mark.slow
 def test_grad_clip_parameter_clips_the_steps_of_a_fit(data, monkeypatch):
     seen = []
     original = GradientClipping.on_grad_computed
