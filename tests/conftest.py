@@ -24,6 +24,20 @@ SHARED_DATA = Path(os.environ.get(
 TINY = dict(base_width=2, depth=2, max_epochs=2, batch_size=4, random_state=0)
 
 
+def one_torch_thread():
+    """Body of a module fixture: one torch thread for the module's fits, then restored.
+
+    Fits in subprocesses (parallel folds, the CLI) use one thread, so in-process reference
+    fits use one too. Use as ``pytest.fixture(scope="module", autouse=True)(one_torch_thread)``.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def make_blob_volumes(n_samples=16, size=16, seed=0, *, axis=2):
     """Noisy background with one spherical tumour per volume, in RAS+ order (x, y, z).
 

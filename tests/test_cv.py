@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from scipy.spatial.distance import directed_hausdorff
 
 from petmtl import MultiTaskPETEstimator
@@ -27,18 +26,13 @@ from petmtl.model_selection import (
 )
 
 from . import _cv_reference
-from .conftest import wait_for_file
+from .conftest import one_torch_thread, wait_for_file
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(base_width=2, depth=2, max_epochs=1, refit_outcome=False)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+one_thread = pytest.fixture(scope="module", autouse=True)(one_torch_thread)
 
 
 @pytest.fixture(scope="module")

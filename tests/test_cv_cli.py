@@ -8,25 +8,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from petmtl.cli import main
 from petmtl.datasets import make_pet_cohort, write_cohort
 from petmtl.model_selection import read_cv_results
 
 from . import _cv_reference
+from .conftest import one_torch_thread
 
 SETTINGS = ["--set", "base_width=2", "--set", "depth=2", "--set", "max_epochs=1",
             "--set", "refit_outcome=False", "--set", "spacing=8",
             "--set", "input_shape=(16,16,16)"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+one_thread = pytest.fixture(scope="module", autouse=True)(one_torch_thread)
 
 
 def add_columns(manifest: Path, **columns) -> None:

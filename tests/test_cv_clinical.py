@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from petmtl import MultiTaskPETEstimator, MultiTaskPETSurvival
 from petmtl.baselines import (
@@ -22,6 +21,7 @@ from petmtl.datasets import make_pet_cohort, write_cohort
 from petmtl.model_selection import cross_validate_cohort, read_cv_results
 
 from . import _cv_reference
+from .conftest import one_torch_thread
 from .test_cv_cli import SETTINGS
 
 pd = pytest.importorskip("pandas", reason="clinical covariates need the clinical extra")
@@ -32,12 +32,7 @@ TYPES = {"age": "numeric", "sex": "categorical", "ecog": "numeric",
          "t_stage": "categorical", "marker": "categorical"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+one_thread = pytest.fixture(scope="module", autouse=True)(one_torch_thread)
 
 
 @pytest.fixture(scope="module")

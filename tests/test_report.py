@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from petmtl import MultiTaskPETEstimator, MultiTaskPETSurvival
 from petmtl.cli import main
@@ -20,6 +19,7 @@ from petmtl.datasets import make_pet_cohort, write_cohort
 from petmtl.model_selection import cross_validate_cohort
 from petmtl.report import build_report
 
+from .conftest import one_torch_thread
 from .test_cv_cli import SETTINGS, add_columns
 
 pytest.importorskip("matplotlib", reason="the report needs the plots extra")
@@ -31,12 +31,7 @@ LABELS = ("HD95",)  # a name, not a number
 BUILD_SECONDS = 30.0
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+one_thread = pytest.fixture(scope="module", autouse=True)(one_torch_thread)
 
 
 class _Text(HTMLParser):

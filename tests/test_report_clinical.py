@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from petmtl import MultiTaskPETEstimator, MultiTaskPETSurvival
 from petmtl.cli import main
@@ -15,6 +14,7 @@ from petmtl.datasets import make_pet_cohort, write_cohort
 from petmtl.model_selection import cross_validate_cohort
 from petmtl.report import build_report
 
+from .conftest import one_torch_thread
 from .test_cv_cli import SETTINGS, add_columns
 from .test_report import BUILD_SECONDS, check_numbers
 
@@ -26,12 +26,7 @@ COVARIATES = ["age", "sex", "ecog", "t_stage", "marker"]
 CATEGORICAL = ["sex", "t_stage", "marker"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+one_thread = pytest.fixture(scope="module", autouse=True)(one_torch_thread)
 
 
 @pytest.fixture(scope="module")
