@@ -63,8 +63,7 @@ def reliability(section: dict):
     fig, ax = new_figure(4.6, 4.2)
     r = section["reliability"]
     pred, obs = np.asarray(r["predicted"]), np.asarray(r["observed"])
-    ax.errorbar(pred, obs, yerr=[np.maximum(obs - np.asarray(r["low"]), 0),
-                                 np.maximum(np.asarray(r["high"]) - obs, 0)],
+    ax.errorbar(pred, obs, yerr=[obs - np.asarray(r["low"]), np.asarray(r["high"]) - obs],
                 fmt="o-", color=COLORS[0], capsize=3, label="petmtl (95 % Wilson intervals)")
     ax.plot([0, 1], [0, 1], ls=":", color="grey", label="perfect calibration")
     ax.set(xlabel="mean predicted probability", ylabel="observed frequency", xlim=(0, 1),
