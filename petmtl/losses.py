@@ -114,13 +114,15 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor,
     (one weight per class, e.g. scikit-learn's "balanced" ``n / (k * n_class)``, whose
     average over the training samples is 1) weighs each sample's term; the mean is
     taken over the labelled samples, so the mean of equal-sized shares of a batch is
-    the batch's loss.
+    the batch's loss. Computed in float32 for half-precision logits, in float64 for
+    float64 logits.
     """
     if not labelled.any():
         return _zero(logits)
-    logits, labels = logits[labelled].float(), labels[labelled]
+    logits, labels = logits[labelled], labels[labelled]
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
     if logits.ndim == 1 or logits.shape[1] == 1:
-        losses = F.binary_cross_entropy_with_logits(logits.reshape(-1), labels.float(),
+        losses = F.binary_cross_entropy_with_logits(logits.reshape(-1), labels.to(logits.dtype),
                                                     reduction="none")
     else:
         losses = F.cross_entropy(logits, labels.long(), reduction="none")

@@ -55,6 +55,19 @@ def test_binary_and_multiclass_cross_entropy_hand_computed():
         pytest.approx(math.log(3), rel=1e-6)
 
 
+def test_cross_entropy_keeps_float64_and_lifts_half_precision():
+    """The linear refit of T4 minimises it in float64; mixed-precision training feeds
+    half-precision logits, which are summed in float32."""
+    logits = torch.tensor([1e-9, 2.0], dtype=torch.float64)
+    labels = torch.tensor([1, 0])
+    known = torch.tensor([True, True])
+    loss = classification_loss(logits, labels, known, class_weights=(0.5, 1.5))
+    assert loss.dtype == torch.float64
+    expected = (1.5 * math.log1p(math.exp(-1e-9)) + 0.5 * math.log1p(math.exp(2))) / 2
+    assert loss.item() == pytest.approx(expected, rel=1e-14)
+    assert classification_loss(logits.half(), labels, known).dtype == torch.float32
+
+
 def test_only_labelled_samples_count():
     logits = torch.tensor([10.0, -10.0])
     labels = torch.tensor([1, 1])

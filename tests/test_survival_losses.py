@@ -208,9 +208,8 @@ def _softplus(x):
 
 
 def test_logistic_hazard_loss_hand_computed():
-    logits = torch.tensor([[0.2, -0.5, 1.0],
-                           [-1.0, 0.3, 0.7],
-                           [1.5, 0.0, -2.0]], requires_grad=True)
+    values = [[0.2, -0.5, 1.0], [-1.0, 0.3, 0.7], [1.5, 0.0, -2.0]]
+    logits = torch.tensor(values, requires_grad=True)
     bins, event = [1, 2, 0], [True, False, True]
     # BCE(l, 0) = softplus(l), BCE(l, 1) = softplus(-l)
     a = _softplus(0.2) + _softplus(0.5)       # event in bin 1: survived bin 0, event in bin 1
@@ -220,6 +219,8 @@ def test_logistic_hazard_loss_hand_computed():
     assert abs(_val(loss) - (a + b + c) / 3) < 1e-6
     loss.backward()
     assert logits.grad[2, 1:].abs().sum() == 0 and logits.grad[1, 2] == 0
+    exact = logistic_hazard_loss(torch.tensor(values, dtype=torch.float64), event, bins)
+    assert exact.dtype == torch.float64 and abs(exact.item() - (a + b + c) / 3) < 1e-14
 
 
 def test_logistic_hazard_loss_masks_and_batch_of_one():

@@ -266,7 +266,8 @@ def logistic_hazard_loss(logits: torch.Tensor, event, bin_index,
     Returns
     -------
     torch.Tensor
-        Scalar loss; an exact 0 with a gradient graph when no sample is used.
+        Scalar loss, in the floating dtype of ``logits`` (at least float32); an exact 0
+        with a gradient graph when no sample is used.
     """
     if logits.ndim != 2:
         raise ValueError(f"logits must have shape (n, K), got {tuple(logits.shape)}")
@@ -286,7 +287,7 @@ def logistic_hazard_loss(logits: torch.Tensor, event, bin_index,
     bins, event = bins[keep], event[keep]
     k = torch.arange(n_bins, device=logits.device)[None, :]
     at_bin = k == bins[:, None]
-    target = (at_bin & event[:, None]).float()
+    target = (at_bin & event[:, None]).to(logits.dtype)
     used = (k < bins[:, None]) | (at_bin & event[:, None])
     bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     return (bce * used).sum(1).mean()
