@@ -3,8 +3,10 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from petmtl.network import MultiTaskWNet
+from petmtl.network.blocks import box_max
 
 # The 15 configurations of the paper's Table 1: (tasks T1/T2/T3, T4 features).
 TABLE1 = [
@@ -252,3 +254,19 @@ def test_lesion_burden_descriptors_count_the_lesions_beside_the_predicted_tumour
     assert named["burden_has_nonprimary"] == 1.0
     net = MultiTaskWNet(2, 2, descriptors=True, lesion_burden="suv4.0", voxel_size=(4, 4, 4))
     assert net.descriptors.n_features == PETDescriptors((4, 4, 4)).n_features + len(BURDEN)
+
+
+@pytest.mark.parametrize("size", [(11, 11, 11), (1, 5, 3), (7, 1, 1), (1, 1, 1)])
+def test_box_max_is_the_three_dimensional_max_pool(size):
+    """The tumour ring and the peritumoral channel dilate by separable 1-D pools."""
+    volumes = torch.rand(2, 3, 13, 9, 16, generator=torch.Generator().manual_seed(0))
+    padding = [k // 2 for k in size]
+    reference = volumes.clone().requires_grad_(True)
+    expected = F.max_pool3d(reference, size, stride=1, padding=padding)
+    separable = volumes.clone().requires_grad_(True)
+    result = box_max(separable, size)
+    assert torch.equal(result, expected)
+    weights = torch.rand(expected.shape, generator=torch.Generator().manual_seed(1))
+    (expected * weights).sum().backward()
+    (result * weights).sum().backward()
+    torch.testing.assert_close(separable.grad, reference.grad, rtol=1e-6, atol=1e-6)

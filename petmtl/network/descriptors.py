@@ -18,6 +18,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from .blocks import box_max
+
 TUMOUR = ("log_mtv_ml", "suv_mean", "suv_max", "suv_peak", "log_tlg", "suv_cov",
           "extent_0", "extent_1", "extent_2")
 LOCATION = ("centroid_0", "centroid_1", "centroid_2")
@@ -144,7 +146,7 @@ class PETDescriptors(nn.Module):
             p = probability.float()
             parts += self._tumour(suv, p, voxel_ml)
             ring_size = self._kernel(2 * self.ring_mm, suv.shape[2:])
-            grown = F.max_pool3d(p, ring_size, stride=1, padding=[k // 2 for k in ring_size])
+            grown = box_max(p, ring_size)
             ring = (grown - p).clamp(0.0, 1.0)
             parts += [_weighted_mean(suv, ring), (suv * ring).amax((2, 3, 4))]
             excluded = grown

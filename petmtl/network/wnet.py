@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .blocks import box_max
 from .decoder import Decoder
 from .descriptors import LOCATION, PETDescriptors, RunningStandardize
 from .encoder import Encoder
@@ -293,8 +294,7 @@ class MultiTaskWNet(nn.Module):
                 if self.peritumoral_mm:
                     size = [max(1, 2 * round(self.peritumoral_mm / v) + 1)
                             for v in self.voxel_size]
-                    grown = F.max_pool3d(probability, size, stride=1,
-                                         padding=[k // 2 for k in size])
+                    grown = box_max(probability, size)
                     channels.append(x * (grown - probability).clamp(0.0, 1.0))
                 tumor_input = torch.cat(channels, dim=1)
             else:
