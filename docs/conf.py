@@ -7,9 +7,9 @@ CPU; set ``PETMTL_DOCS_NO_GALLERY=1`` to skip running them.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -88,19 +88,29 @@ sphinx_gallery_conf = {
 
 
 def _write_cli_help() -> None:
-    """Capture ``petmtl --help`` (and each command's) for the user guide."""
+    """Capture ``petmtl --help`` (and each command's) for the user guide.
+
+    The parser is built here rather than run as ``petmtl ... --help`` in subprocesses:
+    each of those would import torch again (seconds each).
+    """
+    from petmtl.cli import build_parser
+
     target = HERE / "_generated"
     target.mkdir(exist_ok=True)
-    for command in ("", "fit", "predict", "evaluate", "cv", "report"):
-        args = [sys.executable, "-m", "petmtl.cli", *([command] if command else []), "--help"]
-        env = {**os.environ, "COLUMNS": "90"}
-        try:
-            text = subprocess.run(args, capture_output=True, text=True, env=env, check=True,
-                                  timeout=120).stdout
-        except (subprocess.SubprocessError, OSError) as exc:
-            text = f"(petmtl {command} --help could not be run: {exc})\n"
-        (target / f"cli_{command or 'main'}.txt").write_text(text.replace("usage: cli.py",
-                                                                           "usage: petmtl"))
+    parser = build_parser()
+    commands = next(action.choices for action in parser._actions
+                    if isinstance(action, argparse._SubParsersAction))
+    previous = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "90"  # argparse wraps to the terminal width it reads here
+    try:
+        (target / "cli_main.txt").write_text(parser.format_help())
+        for name, command in commands.items():
+            (target / f"cli_{name}.txt").write_text(command.format_help())
+    finally:
+        if previous is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = previous
 
 
 _write_cli_help()
