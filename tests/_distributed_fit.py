@@ -4,7 +4,8 @@ Usage: ``torchrun --nproc_per_node=N tests/_distributed_fit.py OUT_DIR [CHECKPOI
 (``-`` for no checkpoint). With a checkpoint the fit writes it every epoch and resumes
 from it when it exists. MODE ``slow``: every training batch sleeps, and the first batch
 after the first checkpoint creates ``CHECKPOINT.mid-epoch``, so that a test can kill the
-run mid-epoch. MODE ``batchnorm``: the default batch normalisation instead of group norm.
+run mid-epoch. MODE ``batchnorm``: after the group-norm fit, a second fit with the default
+batch normalisation, whose files start with ``batchnorm-`` (one launch for both).
 """
 
 import json
@@ -46,16 +47,19 @@ def main(out: str, checkpoint: str | None = None, mode: str = "") -> None:
             return original(self, x, **kwargs)
 
         MultiTaskWNet.forward = slow
-    params = {**PARAMS, "norm": "batch"} if mode == "batchnorm" else PARAMS
     X, y, masks, pathology = data()
     resume = checkpoint if checkpoint and os.path.exists(checkpoint) else None
-    est = MultiTaskPETEstimator(**params, checkpoint_path=checkpoint, resume=resume)
-    est.fit(X, y, masks=masks, pathology=pathology)
-    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
-    folder = Path(out)
-    torch.save(est.module_.state_dict(), folder / f"weights-{rank}.pt")
-    (folder / f"history-{rank}.json").write_text(json.dumps(est.history_))
-    np.save(folder / f"proba-{rank}.npy", est.predict_proba(X))
+    fits = [("", PARAMS)]
+    if mode == "batchnorm":
+        fits.append(("batchnorm-", {**PARAMS, "norm": "batch"}))
+    for prefix, params in fits:
+        est = MultiTaskPETEstimator(**params, checkpoint_path=checkpoint, resume=resume)
+        est.fit(X, y, masks=masks, pathology=pathology)
+        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+        folder = Path(out)
+        torch.save(est.module_.state_dict(), folder / f"{prefix}weights-{rank}.pt")
+        (folder / f"{prefix}history-{rank}.json").write_text(json.dumps(est.history_))
+        np.save(folder / f"{prefix}proba-{rank}.npy", est.predict_proba(X))
 
 
 if __name__ == "__main__":

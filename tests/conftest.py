@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # Each xdist worker is one process on a machine it shares with the others: one thread
@@ -79,3 +82,24 @@ def wait_for_file(path: Path, proc, timeout: float) -> None:
         assert proc.poll() is None, proc.communicate()[1].decode()[-3000:]
         assert time.monotonic() < deadline, f"{path.name} not written in time"
         time.sleep(0.05)
+
+
+def made_once(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path:
+    """The folder ``name``, filled by ``make(folder)`` once per test session.
+
+    A module fixture runs once in every pytest-xdist worker whose tests use it; for a
+    costly subprocess run (a torchrun launch, a benchmark) the first worker makes the
+    folder and the others wait for it and read it (pytest-xdist's documented pattern,
+    with a file lock in the session's shared temporary folder). Treat it as read-only.
+    """
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, above every worker's own
+    folder = base / f"made-once-{name}"
+    with FileLock(f"{folder}.lock"):
+        if not (folder / ".complete").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed attempt left
+            folder.mkdir()
+            make(folder)
+            (folder / ".complete").touch()
+    return folder

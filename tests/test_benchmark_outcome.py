@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
+
+from .conftest import made_once
 
 pytestmark = pytest.mark.slow  # every test here takes seconds to minutes
 
@@ -31,13 +34,15 @@ def _run(out: Path, *extra: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("outcome")
-    first = _run(out)
-    return out, first, json.loads((out / "synthetic-quick.json").read_text())
+    """The folder of one quick run, its printed output and its report (read-only)."""
+    out = made_once(tmp_path_factory, "outcome-benchmark-quick",
+                    lambda out: (out / "stdout.txt").write_text(_run(out).stdout))
+    return out, (out / "stdout.txt").read_text(), json.loads(
+        (out / "synthetic-quick.json").read_text())
 
 
 def test_quick_run_reports_pooled_auc_with_intervals(quick_run):
-    out, first, report = quick_run
+    out, printed, report = quick_run
     y = np.asarray(report["cohort"]["y"])
     assert set(report["models"]) == {"default", "single_task", "radiomics"}
     for name, entry in report["models"].items():
@@ -48,8 +53,8 @@ def test_quick_run_reports_pooled_auc_with_intervals(quick_run):
         scores = np.asarray(run["oof"]["scores"])
         assert run["summary"]["auc"]["estimate"] == pytest.approx(roc_auc_score(y, scores))
         assert len(run["summary"]["fold_auc"]) == 2
-    assert "| default |" in first.stdout
-    assert (out / "synthetic-quick.md").read_text() in first.stdout
+    assert "| default |" in printed
+    assert (out / "synthetic-quick.md").read_text() in printed
 
 
 def test_one_out_of_fold_prediction_per_patient_per_model_per_seed(quick_run):
@@ -82,8 +87,9 @@ def test_same_folds_for_every_model_and_paired_comparisons(quick_run):
         assert d["low"] <= d["estimate"] <= d["high"] and 0 < d["p_value_one_sided"] <= 1
 
 
-def test_rerun_resumes_from_the_cache(quick_run):
-    out, _, report = quick_run
+def test_rerun_resumes_from_the_cache(quick_run, tmp_path):
+    first, _, report = quick_run
+    out = shutil.copytree(first, tmp_path / "out")
     again = _run(out, "--models", "radiomics", "single_task")
     assert again.stdout.count(": cached") == 4 and ": fit " not in again.stdout
     rerun = json.loads((out / "synthetic-quick.json").read_text())

@@ -13,7 +13,7 @@ import torch
 
 from petmtl.serialization import read_record
 
-from .conftest import wait_for_file
+from .conftest import made_once, wait_for_file
 
 pytestmark = pytest.mark.slow  # every test here takes seconds to minutes
 
@@ -36,13 +36,13 @@ def launch(out: Path, n: int, *args: str, wait: bool = True):
     return proc
 
 
-def history(out: Path, rank: int = 0) -> list[dict]:
+def history(out: Path, rank: int = 0, prefix: str = "") -> list[dict]:
     return [{k: v for k, v in r.items() if k != "duration"}
-            for r in json.loads((out / f"history-{rank}.json").read_text())]
+            for r in json.loads((out / f"{prefix}history-{rank}.json").read_text())]
 
 
-def weights(out: Path, rank: int = 0) -> dict:
-    return torch.load(out / f"weights-{rank}.pt", weights_only=True)
+def weights(out: Path, rank: int = 0, prefix: str = "") -> dict:
+    return torch.load(out / f"{prefix}weights-{rank}.pt", weights_only=True)
 
 
 def assert_histories_close(a, b, rtol=1e-4):
@@ -55,40 +55,44 @@ def assert_histories_close(a, b, rtol=1e-4):
 
 @pytest.fixture(scope="module")
 def single(tmp_path_factory):
-    out = tmp_path_factory.mktemp("single")
-    launch(out, 1)
-    return out
+    return made_once(tmp_path_factory, "single-process-fit", lambda out: launch(out, 1))
 
 
-def test_two_gloo_processes_train_like_one_at_the_same_global_batch(single, tmp_path):
-    launch(tmp_path, 2)
-    first, second = weights(tmp_path, 0), weights(tmp_path, 1)
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    """One launch of 2 gloo processes: a group-norm fit, then a batch-norm one."""
+    return made_once(tmp_path_factory, "two-rank-fits",
+                     lambda out: launch(out, 2, "-", "batchnorm"))
+
+
+def test_two_gloo_processes_train_like_one_at_the_same_global_batch(single, two_ranks):
+    first, second = weights(two_ranks, 0), weights(two_ranks, 1)
     assert all(torch.equal(first[k], second[k]) for k in first)  # identical on both ranks
-    assert history(tmp_path, 0) == history(tmp_path, 1)
-    np.testing.assert_array_equal(np.load(tmp_path / "proba-0.npy"),
-                                  np.load(tmp_path / "proba-1.npy"))
+    assert history(two_ranks, 0) == history(two_ranks, 1)
+    np.testing.assert_array_equal(np.load(two_ranks / "proba-0.npy"),
+                                  np.load(two_ranks / "proba-1.npy"))
     # the same global batches and the same statistics; only float sums differ in order
-    assert_histories_close(history(single), history(tmp_path))
-    np.testing.assert_allclose(np.load(tmp_path / "proba-0.npy"),
+    assert_histories_close(history(single), history(two_ranks))
+    np.testing.assert_allclose(np.load(two_ranks / "proba-0.npy"),
                                np.load(single / "proba-0.npy"), atol=1e-3)
 
 
-def test_every_rank_ends_with_the_same_batch_norm_statistics(tmp_path):
+def test_every_rank_ends_with_the_same_batch_norm_statistics(two_ranks):
     """With batch norm on CPUs each process normalises its own share of every batch; the
     running statistics are averaged after each epoch, so both ranks end with one model."""
-    launch(tmp_path, 2, "-", "batchnorm")
-    first, second = weights(tmp_path, 0), weights(tmp_path, 1)
+    first, second = (weights(two_ranks, rank, "batchnorm-") for rank in (0, 1))
     assert any("running_mean" in k for k in first)
     assert first.keys() == second.keys()
     different = [k for k in first if not torch.equal(first[k], second[k])]
     assert different == []
-    np.testing.assert_array_equal(np.load(tmp_path / "proba-0.npy"),
-                                  np.load(tmp_path / "proba-1.npy"))
+    np.testing.assert_array_equal(np.load(two_ranks / "batchnorm-proba-0.npy"),
+                                  np.load(two_ranks / "batchnorm-proba-1.npy"))
 
 
-@pytest.mark.parametrize("n", [1, 2])
-def test_a_killed_distributed_run_resumes_from_its_checkpoint(single, tmp_path, n):
+def test_a_killed_distributed_run_resumes_from_its_checkpoint(single, tmp_path):
+    """(One process killed and resumed: ``test_reliability.py``.)"""
     checkpoint = tmp_path / "run.ckpt"
+    n = 2
     proc = launch(tmp_path, n, str(checkpoint), "slow", wait=False)
     try:
         # rank 0 marks the first batch after the first checkpoint: mid-epoch 2
