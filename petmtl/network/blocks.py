@@ -14,9 +14,10 @@ NORMALIZATIONS = ("batch", "instance", "group", None)
 def box_max(volumes: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Maximum over the box of ``size`` voxels centred on each voxel (a grey dilation).
 
-    The same values as ``F.max_pool3d(volumes, size, stride=1, padding=size // 2)``,
-    computed as three 1-D max-pools: a box of side k costs 3k comparisons per voxel
-    instead of k^3 (on a CPU, 11^3 boxes on 48^3 volumes run about 8 times faster).
+    The same values as one 3-D max-pool of kernel ``size``, stride 1 and padding
+    ``k // 2`` on each axis, computed as three 1-D max-pools: a box of side k costs 3k
+    comparisons per voxel instead of k^3 (on a CPU, 11^3 boxes on 48^3 volumes run
+    about 8 times faster).
 
     Parameters
     ----------
