@@ -274,34 +274,58 @@ class Views:
         maps them back (:meth:`~petmtl.io.GeometryRecord.to_original`). With
         ``reference_masks`` (mask paths, None where absent) each item also holds
         ``"reference_mask"``, read against the same PET read.
+
+        Without segmentation the windows of ``batch_size`` files go through the network
+        together (only windows are held); with it, one file at a time, since each read
+        holds the whole scan.
         """
         image_level = [name for name in outputs if name not in PER_VOXEL]
         segment = "segmentation" in outputs
         reads = iterate_files(volumes, window=bool(image_level), whole_grid=segment,
                               mask_paths=reference_masks)
-        for i, item in enumerate(reads):
-            results = {key: item[key] for key in ("record", "header", "reference_mask")
-                       if key in item}
-            views: dict[str, list[np.ndarray]] = {name: [] for name in image_level}
-            row = None if clinical is None else torch.as_tensor(clinical[i:i + 1])
-            for forward, flip in self._each():
-                if not image_level:
-                    break
-                window = torch.as_tensor(item["window"])[None, None]
-                dims = [2 + axis for axis in flip]
-                wanted = [name for name in image_level if name != "features" or not flip]
-                out = forward(forward.prepare(window.flip(dims) if dims else window),
-                              wanted, clinical=row)
-                for name in wanted:
-                    views[name].append(_to_numpy(name, out[name]))
-            results.update({name: value[..., 0, :] if name == "features" else value[:, 0]
-                            for name, value in _combine_views(views).items()})
-            if segment:
-                results["segmentation"] = np.mean([forward.segment_grid(
-                    np.asarray(item["grid"]), window=volumes.volume_shape,
-                    batch_size=batch_size, overlap=overlap, flip=flip)
-                    for forward, flip in self._each()], axis=0)
-            yield results
+        first = 0
+        for chunk in _chunks(reads, 1 if segment else batch_size):
+            rows = None if clinical is None else clinical[first:first + len(chunk)]
+            first += len(chunk)
+            levels = self._image_level(chunk, image_level, rows) if image_level else {}
+            for j, item in enumerate(chunk):
+                results = {key: item[key] for key in ("record", "header", "reference_mask")
+                           if key in item}
+                results.update({name: value[j] if name == "features" else value[:, j]
+                                for name, value in levels.items()})
+                if segment:
+                    results["segmentation"] = np.mean([forward.segment_grid(
+                        np.asarray(item["grid"]), window=volumes.volume_shape,
+                        batch_size=batch_size, overlap=overlap, flip=flip)
+                        for forward, flip in self._each()], axis=0)
+                yield results
+
+    def _image_level(self, chunk: list[dict], outputs: list[str],
+                     clinical: np.ndarray | None) -> dict[str, np.ndarray]:
+        """The image-level outputs of the windows of ``chunk``, combined over the views."""
+        windows = torch.stack([torch.as_tensor(item["window"]) for item in chunk])[:, None]
+        rows = None if clinical is None else torch.as_tensor(clinical)
+        views: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
+        for forward, flip in self._each():
+            dims = [2 + axis for axis in flip]
+            wanted = [name for name in outputs if name != "features" or not flip]
+            out = forward(forward.prepare(windows.flip(dims) if dims else windows), wanted,
+                          clinical=rows)
+            for name in wanted:
+                views[name].append(_to_numpy(name, out[name]))
+        return _combine_views(views)
+
+
+def _chunks(items: Iterator[dict], size: int) -> Iterator[list[dict]]:
+    """Consecutive lists of ``size`` items (the last may be shorter)."""
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _combine_views(views: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
