@@ -103,3 +103,20 @@ def made_once(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path
             make(folder)
             (folder / ".complete").touch()
     return folder
+
+
+def network_batch_sizes(monkeypatch, *, training: bool) -> list[int]:
+    """The sizes of the batches the network sees from now on, in training or in
+    evaluation mode (a list that fills as the network runs)."""
+    from petmtl.network import MultiTaskWNet
+
+    sizes = []
+    forward = MultiTaskWNet.forward
+
+    def recording(self, x, **kwargs):
+        if self.training == training:
+            sizes.append(len(x))
+        return forward(self, x, **kwargs)
+
+    monkeypatch.setattr(MultiTaskWNet, "forward", recording)
+    return sizes

@@ -8,9 +8,8 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from petmtl import MultiTaskPETEstimator
-from petmtl.network import MultiTaskWNet
 
-from .conftest import TINY
+from .conftest import TINY, network_batch_sizes
 
 
 def _slow_convolutions(run) -> list[list[int]]:
@@ -42,15 +41,7 @@ def test_training_batches_reach_the_network_as_they_are(blobs, monkeypatch):
     """Only inference duplicates a lone volume: in training the samples of a batch meet
     (batch norm, Cox risk sets), so a batch of one stays one."""
     X, y, masks, pathology = blobs
-    sizes = []
-    forward = MultiTaskWNet.forward
-
-    def recording(self, x, **kwargs):
-        if self.training:
-            sizes.append(len(x))
-        return forward(self, x, **kwargs)
-
-    monkeypatch.setattr(MultiTaskWNet, "forward", recording)
+    sizes = network_batch_sizes(monkeypatch, training=True)
     MultiTaskPETEstimator(**{**TINY, "batch_size": 1, "max_epochs": 1}).fit(
         X[:6], y[:6], masks=masks[:6], pathology=pathology[:6])
     assert sizes and set(sizes) == {1}

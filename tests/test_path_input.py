@@ -7,7 +7,7 @@ from sklearn.model_selection import StratifiedKFold, cross_validate
 
 from petmtl import MultiTaskPETEstimator
 
-from .conftest import TINY, make_blob_volumes
+from .conftest import TINY, make_blob_volumes, network_batch_sizes
 
 RAS_2MM = np.diag([2.0, 2.0, 2.0, 1.0])
 PATHS = dict(TINY, max_epochs=1, input_shape=(16, 16, 16), spacing=2.0)
@@ -98,14 +98,9 @@ def test_predict_files_runs_the_windows_of_several_files_together(cohort, fitted
     volume at a time ran several times slower on a CPU), with the same results."""
     import copy
 
-    from petmtl.network import MultiTaskWNet
-
     pets = cohort[4]
     est = copy.deepcopy(fitted_pair[1]).set_params(tta=tta)
-    sizes = []
-    forward = MultiTaskWNet.forward
-    monkeypatch.setattr(MultiTaskWNet, "forward",
-                        lambda self, x, **kw: (sizes.append(len(x)), forward(self, x, **kw))[1])
+    sizes = network_batch_sizes(monkeypatch, training=False)
     out = est.predict_files(pets[:7], outputs=("proba", "pathology_proba", "features"))
     monkeypatch.undo()
     assert max(sizes) == min(2 * est.batch_size, 7)
